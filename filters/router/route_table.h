@@ -1,0 +1,87 @@
+// The route table: which cluster a request goes to, chosen by its authority (virtual host) and
+// path (route), with weighted clusters for canary splits. Built once from a validated
+// RouteConfiguration; immutable and shared by every worker afterwards.
+#ifndef OUTRIGGER_FILTERS_ROUTER_ROUTE_TABLE_H_
+#define OUTRIGGER_FILTERS_ROUTER_ROUTE_TABLE_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace outrigger::v1 {
+class RouteConfiguration;
+}
+
+namespace outrigger::router {
+
+struct WeightedCluster {
+  std::string name;
+  uint32_t weight = 1;
+};
+
+struct Route {
+  enum class PathMatch { kPrefix, kExact };
+
+  std::string name;
+  PathMatch path_match = PathMatch::kPrefix;
+  std::string path;  // the prefix or the exact path
+  std::vector<WeightedCluster> clusters;
+  uint64_t total_weight = 0;
+  absl::Duration timeout = absl::Seconds(15);  // zero: no timeout
+  bool rewrite_prefix = false;
+  std::string prefix_rewrite;
+
+  bool Matches(absl::string_view path) const;
+  // `random` is any uniformly drawn number; one cluster is picked in proportion to the weights.
+  const std::string& PickCluster(uint64_t random) const;
+  // The path to send upstream (after prefix_rewrite).
+  std::string RewritePath(absl::string_view path) const;
+};
+
+struct VirtualHost {
+  std::string name;
+  std::vector<std::string> domains;
+  std::vector<Route> routes;
+};
+
+class RouteTable {
+ public:
+  // Validates `config`; `cluster_exists` tells which cluster names may be routed to. Errors name
+  // the route configuration and the field ("virtual_hosts[0].routes[1].route.cluster: ...").
+  static absl::StatusOr<std::shared_ptr<const RouteTable>> FromProto(
+      const v1::RouteConfiguration& config,
+      const std::function<bool(absl::string_view)>& cluster_exists);
+
+  // A table with one virtual host per cluster, matching the cluster's name as authority.
+  static std::shared_ptr<const RouteTable> ForClusters(std::string name,
+                                                       const std::vector<std::string>& clusters);
+
+  const std::string& name() const { return name_; }
+  const std::vector<VirtualHost>& virtual_hosts() const { return vhosts_; }
+
+  // The virtual host for `authority` ("host" or "host:port", any case), or nullptr.
+  const VirtualHost* FindVirtualHost(absl::string_view authority) const;
+  // The first route of the virtual host that matches `path` (without query), or nullptr.
+  const Route* Match(absl::string_view authority, absl::string_view path) const;
+
+ private:
+  absl::Status Index();
+
+  std::string name_;
+  std::vector<VirtualHost> vhosts_;
+  absl::flat_hash_map<std::string, size_t> exact_;       // "host" and "host:port"
+  std::vector<std::pair<std::string, size_t>> suffixes_;  // "*.example.com" -> ".example.com"
+  int default_ = -1;                                      // "*"
+};
+
+}  // namespace outrigger::router
+
+#endif  // OUTRIGGER_FILTERS_ROUTER_ROUTE_TABLE_H_

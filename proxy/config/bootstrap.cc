@@ -1,0 +1,82 @@
+// See bootstrap.h.
+#include "proxy/config/bootstrap.h"
+
+#include "absl/strings/string_view.h"
+#include "absl/strings/str_cat.h"
+#include "proxy/config/snapshot.h"
+#include "xds/yaml_proto.h"
+
+namespace outrigger::proxy {
+
+absl::StatusOr<v1::Bootstrap> BuildBootstrap(const SidecarFlags& flags) {
+  v1::Bootstrap b;
+  if (!flags.config_path.empty()) {
+    if (auto s = xds::YamlFileToProto(flags.config_path, &b); !s.ok()) return s;
+  }
+  auto has_listener = [&](absl::string_view name) {
+    for (const auto& l : b.listeners()) {
+      if (l.name() == name) return true;
+    }
+    return false;
+  };
+  if (!flags.inbound.empty()) {
+    if (flags.app.empty()) return absl::InvalidArgumentError("--inbound needs --app IP:PORT");
+    if (auto a = ParseAddress(flags.inbound); !a.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--inbound: ", a.status().message()));
+    }
+    if (auto a = ParseAddress(flags.app); !a.ok() || a->port == 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--app: ", a.ok() ? "port must not be 0" : a.status().message()));
+    }
+    if (has_listener("inbound")) {
+      return absl::InvalidArgumentError("--inbound: the config already has a listener 'inbound'");
+    }
+    v1::Cluster* app = b.add_clusters();
+    app->set_name("local_app");
+    app->add_endpoints()->set_address(flags.app);
+    v1::Listener* l = b.add_listeners();
+    l->set_name("inbound");
+    l->set_address(flags.inbound);
+    l->set_direction(v1::Listener::INBOUND);
+    l->set_cluster("local_app");
+  } else if (!flags.app.empty()) {
+    return absl::InvalidArgumentError("--app is only used with --inbound IP:PORT");
+  }
+  if (!flags.outbound.empty()) {
+    if (auto a = ParseAddress(flags.outbound); !a.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--outbound: ", a.status().message()));
+    }
+    if (has_listener("outbound")) {
+      return absl::InvalidArgumentError(
+          "--outbound: the config already has a listener 'outbound'");
+    }
+    bool have_routes = false;
+    for (const auto& r : b.routes()) have_routes = have_routes || r.name() == "outbound";
+    if (!have_routes) {
+      // No route table given: each cluster serves the authority of its own name.
+      v1::RouteConfiguration* rc = b.add_routes();
+      rc->set_name("outbound");
+      for (const auto& c : b.clusters()) {
+        if (c.name() == "local_app") continue;
+        v1::VirtualHost* vh = rc->add_virtual_hosts();
+        vh->set_name(c.name());
+        vh->add_domains(c.name());
+        v1::Route* route = vh->add_routes();
+        route->mutable_match()->set_prefix("/");
+        route->mutable_route()->set_cluster(c.name());
+      }
+    }
+    v1::Listener* l = b.add_listeners();
+    l->set_name("outbound");
+    l->set_address(flags.outbound);
+    l->set_direction(v1::Listener::OUTBOUND);
+    l->set_route_config("outbound");
+  }
+  if (b.listeners_size() == 0) {
+    return absl::InvalidArgumentError(
+        "nothing to serve: give --inbound and --app, --outbound, or a --config with listeners");
+  }
+  return b;
+}
+
+}  // namespace outrigger::proxy

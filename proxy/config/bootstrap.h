@@ -1,0 +1,25 @@
+// Turns the command line (--inbound/--app/--outbound and an optional --config file) into one
+// Bootstrap message: the same resources the control plane will stream later.
+#ifndef OUTRIGGER_PROXY_CONFIG_BOOTSTRAP_H_
+#define OUTRIGGER_PROXY_CONFIG_BOOTSTRAP_H_
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "outrigger/v1/config.pb.h"
+
+namespace outrigger::proxy {
+
+struct SidecarFlags {
+  std::string config_path;  // optional YAML file
+  std::string inbound;      // listener "inbound" -> cluster "local_app"
+  std::string app;          // the local application
+  std::string outbound;     // listener "outbound" -> route configuration "outbound"
+};
+
+// Errors name the flag or the file position at fault.
+absl::StatusOr<v1::Bootstrap> BuildBootstrap(const SidecarFlags& flags);
+
+}  // namespace outrigger::proxy
+
+#endif  // OUTRIGGER_PROXY_CONFIG_BOOTSTRAP_H_

@@ -1,0 +1,84 @@
+// The proxy's configuration as plain immutable C++ objects: what workers read on the request path.
+// Built once from protobuf resources (Bootstrap) on the main thread, validated whole, then shared
+// read-only with every worker as std::shared_ptr<const Snapshot>. A request keeps the snapshot it
+// started with until it ends.
+#ifndef OUTRIGGER_PROXY_CONFIG_SNAPSHOT_H_
+#define OUTRIGGER_PROXY_CONFIG_SNAPSHOT_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "filters/router/route_table.h"
+
+namespace outrigger::v1 {
+class Bootstrap;
+}
+
+namespace outrigger::proxy {
+
+// A numeric socket address, validated.
+struct Address {
+  std::string ip;  // "127.0.0.1" or "::1"
+  uint16_t port = 0;
+  std::string ToString() const;  // "127.0.0.1:80", "[::1]:80"
+  bool operator==(const Address&) const = default;
+};
+// Parses "IP:PORT", "[IPv6]:PORT" or "localhost:PORT".
+absl::StatusOr<Address> ParseAddress(absl::string_view text);
+
+struct EndpointConfig {
+  Address address;
+  uint32_t weight = 1;
+  absl::flat_hash_map<std::string, std::string> labels;
+};
+
+struct ClusterConfig {
+  std::string name;
+  absl::Duration connect_timeout = absl::Seconds(5);
+  absl::Duration idle_timeout = absl::Seconds(4);
+  uint32_t max_idle_per_host = 64;
+  std::vector<EndpointConfig> endpoints;
+};
+
+enum class Direction { kInbound, kOutbound };
+
+struct HttpOptions {
+  absl::Duration idle_timeout = absl::Seconds(60);
+  absl::Duration request_headers_timeout = absl::Seconds(10);
+  absl::Duration stream_idle_timeout = absl::Seconds(300);
+  uint32_t max_request_headers_bytes = 60 * 1024;
+};
+
+struct ListenerConfig {
+  std::string name;
+  Address address;
+  Direction direction = Direction::kOutbound;
+  std::shared_ptr<const router::RouteTable> routes;  // set when routing by authority
+  std::string cluster;                               // set when all traffic goes to one cluster
+  HttpOptions http;
+};
+
+struct Snapshot {
+  uint64_t version = 0;
+  std::vector<ListenerConfig> listeners;
+  absl::flat_hash_map<std::string, std::shared_ptr<const ClusterConfig>> clusters;
+  std::string config_dump_json;  // the resources this snapshot came from, for /config_dump
+
+  const ListenerConfig* FindListener(absl::string_view name) const;
+  const ClusterConfig* FindCluster(absl::string_view name) const;
+};
+
+// Validates `bootstrap` whole and builds a snapshot. Errors name the resource and the field:
+// "clusters[1] 'reviews': endpoints[0].address: ...".
+absl::StatusOr<std::shared_ptr<const Snapshot>> BuildSnapshot(const v1::Bootstrap& bootstrap,
+                                                              uint64_t version);
+
+}  // namespace outrigger::proxy
+
+#endif  // OUTRIGGER_PROXY_CONFIG_SNAPSHOT_H_

@@ -1,0 +1,166 @@
+// HTTP/1.x codec: Boost.Beast's parser turns bytes into a message head plus body pieces, and the
+// body pieces are re-framed at once for the other side (Content-Length, chunked or close-delimited)
+// so a body streams through in bounded memory and is never held whole.
+//
+// On top of Beast's own checks the request parser refuses what request smuggling needs: a
+// Transfer-Encoding other than exactly "chunked", obs-fold, a missing or repeated Host in
+// HTTP/1.1, and a version other than 1.0/1.1. Beast already refuses Content-Length with
+// Transfer-Encoding, differing Content-Length values, bad chunk sizes, bare CR/LF and invalid
+// header names.
+#ifndef OUTRIGGER_PROXY_HTTP_HTTP1_CODEC_H_
+#define OUTRIGGER_PROXY_HTTP_HTTP1_CODEC_H_
+
+#include "absl/strings/string_view.h"
+#include <boost/beast/http/basic_parser.hpp>
+#include <boost/beast/http/error.hpp>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "proxy/http/header_map.h"
+
+namespace outrigger::http {
+
+using boost::system::error_code;
+using Sv = boost::beast::string_view;  // Beast's view type
+inline absl::string_view ToAbsl(Sv s) { return {s.data(), s.size()}; }
+
+struct RequestHead {
+  std::string method;
+  std::string target;  // as received (origin-form or absolute-form)
+  int version = 11;    // 10 or 11
+  HeaderMap headers;
+  // Derived when the head is complete:
+  std::string authority;  // from an absolute-form target, else Host
+  std::string path;       // origin-form target (path and query)
+  bool absolute_form = false;
+  bool expect_continue = false;
+
+  void Clear();
+  // The path without the query string.
+  absl::string_view PathOnly() const;
+};
+
+struct ResponseHead {
+  int status = 0;
+  std::string reason;
+  int version = 11;
+  HeaderMap headers;
+  void Clear();
+};
+
+// How a body is framed on the wire we write.
+enum class Framing { kNone, kContentLength, kChunked, kCloseDelimited };
+
+// Appends body pieces to `out` in the chosen framing.
+class BodyEncoder {
+ public:
+  void Reset(Framing framing, std::string* out) {
+    framing_ = framing;
+    out_ = out;
+    bytes_ = 0;
+  }
+  void Data(absl::string_view data);
+  // Ends the body; for chunked, writes the last chunk and `trailers` (may be empty).
+  void Finish(const HeaderMap& trailers);
+  Framing framing() const { return framing_; }
+  uint64_t bytes() const { return bytes_; }
+
+ private:
+  Framing framing_ = Framing::kNone;
+  std::string* out_ = nullptr;
+  uint64_t bytes_ = 0;
+};
+
+// Shared by the request and response parsers: fields go to a HeaderMap (trailers to their own
+// map), body pieces to a BodyEncoder.
+template <bool isRequest>
+class Http1Parser : public boost::beast::http::basic_parser<isRequest> {
+ public:
+  Http1Parser(HeaderMap* headers, BodyEncoder* body) : headers_(headers), body_(body) {
+    this->body_limit(boost::none);
+  }
+  const HeaderMap& trailers() const { return trailers_; }
+  // Why the message was refused, for logs ("Transfer-Encoding must be chunked").
+  absl::string_view reject_reason() const { return reject_reason_; }
+
+ protected:
+  void on_field_impl(boost::beast::http::field f, Sv name, Sv value, error_code& ec) override;
+  void on_body_init_impl(const boost::optional<std::uint64_t>&, error_code& ec) override {
+    ec = {};
+  }
+  std::size_t on_body_impl(Sv body, error_code& ec) override {
+    body_->Data(ToAbsl(body));
+    ec = {};
+    return body.size();
+  }
+  void on_chunk_header_impl(std::uint64_t, Sv, error_code& ec) override { ec = {}; }
+  std::size_t on_chunk_body_impl(std::uint64_t, Sv body, error_code& ec) override {
+    body_->Data(ToAbsl(body));
+    ec = {};
+    return body.size();
+  }
+  void on_finish_impl(error_code& ec) override {
+    body_->Finish(trailers_);
+    ec = {};
+  }
+  void Reject(error_code& ec, absl::string_view why) {
+    reject_reason_ = why;
+    ec = boost::beast::http::error::bad_field;
+  }
+
+  HeaderMap* headers_;
+  BodyEncoder* body_;
+  HeaderMap trailers_;
+  absl::string_view reject_reason_;
+  int transfer_encodings_ = 0;
+  bool transfer_encoding_bad_ = false;
+};
+
+class RequestParser final : public Http1Parser<true> {
+ public:
+  RequestParser(RequestHead* head, BodyEncoder* body) : Http1Parser(&head->headers, body),
+                                                        head_(head) {}
+  // Feeds bytes; before the head is complete it also refuses obs-fold, which Beast would unfold.
+  size_t Put(absl::string_view data, error_code& ec);
+
+ private:
+  void on_request_impl(boost::beast::http::verb, Sv method, Sv target, int version,
+                       error_code& ec) override;
+  void on_response_impl(int, Sv, int, error_code& ec) override { ec = {}; }
+  void on_header_impl(error_code& ec) override;
+
+  RequestHead* head_;
+};
+
+class ResponseParser final : public Http1Parser<false> {
+ public:
+  ResponseParser(ResponseHead* head, BodyEncoder* body) : Http1Parser(&head->headers, body),
+                                                          head_(head) {}
+  size_t Put(absl::string_view data, error_code& ec) {
+    return this->put(boost::asio::const_buffer(data.data(), data.size()), ec);
+  }
+
+ private:
+  void on_request_impl(boost::beast::http::verb, Sv, Sv, int, error_code& ec) override {
+    ec = {};
+  }
+  void on_response_impl(int status, Sv reason, int version, error_code& ec) override;
+  void on_header_impl(error_code& ec) override { ec = {}; }
+
+  ResponseHead* head_;
+};
+
+// Is `name` a hop-by-hop header (RFC 9110 7.6.1), or named by the message's Connection header?
+bool IsHopByHop(absl::string_view name, absl::string_view connection_header);
+
+// "HTTP/1.1 404 Not Found\r\n..." for replies the proxy makes itself.
+std::string LocalReply(int status, absl::string_view body, bool close);
+
+// The standard reason phrase for `status`.
+absl::string_view ReasonPhrase(int status);
+
+}  // namespace outrigger::http
+
+#endif  // OUTRIGGER_PROXY_HTTP_HTTP1_CODEC_H_

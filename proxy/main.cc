@@ -1,0 +1,107 @@
+// outrigger-proxy: the sidecar. Reads flags (or OUTRIGGER_* variables) and an optional static
+// config, validates it whole, then serves until SIGTERM or POST /quitquitquit drains it.
+#include <signal.h>
+
+#include <chrono>
+#include <iostream>
+#include <thread>
+
+#include "absl/strings/string_view.h"
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "proxy/config/bootstrap.h"
+#include "proxy/config/snapshot.h"
+#include "proxy/server/proxy_server.h"
+#include "xds/common/env_flags.h"
+#include "xds/common/log.h"
+
+ABSL_FLAG(std::string, inbound, "", "Inbound listener IP:PORT; forwards to --app.");
+ABSL_FLAG(std::string, app, "", "The local application's IP:PORT (cluster 'local_app').");
+ABSL_FLAG(std::string, outbound, "",
+          "Outbound listener IP:PORT; routes by authority (Host or absolute-form URI).");
+ABSL_FLAG(std::string, admin, "", "Admin server IP:PORT (/ready, /metrics, /config_dump, ...).");
+ABSL_FLAG(std::string, config, "", "Static config file (YAML; see xds/proto/outrigger/v1).");
+ABSL_FLAG(int, concurrency, 0, "Worker threads; 0 means one per core.");
+ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(5),
+          "On SIGTERM, how long requests in flight may take to finish.");
+ABSL_FLAG(std::string, access_log, "stdout", "Access log: 'stdout' (JSON lines) or 'off'.");
+ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error.");
+
+namespace {
+
+int Fail(absl::string_view message) {
+  std::cerr << "outrigger-proxy: " << message << "\n";
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const auto started = std::chrono::steady_clock::now();
+  ::signal(SIGPIPE, SIG_IGN);
+  absl::SetProgramUsageMessage(
+      "the Outrigger sidecar proxy.\n\n"
+      "  outrigger-proxy --inbound 127.0.0.1:15006 --app 127.0.0.1:8080 --admin 127.0.0.1:15000\n"
+      "  outrigger-proxy --config mesh.yaml --outbound 127.0.0.1:15001\n\n"
+      "Every flag can also be set as OUTRIGGER_<FLAG> (e.g. OUTRIGGER_INBOUND).");
+  if (auto s = outrigger::ApplyEnvironmentToFlags({"inbound", "app", "outbound", "admin", "config",
+                                                   "concurrency", "drain_timeout", "access_log",
+                                                   "log_level"});
+      !s.ok()) {
+    return Fail(s.message());
+  }
+  outrigger::NormalizeFlagDashes(argc, argv);
+  absl::ParseCommandLine(argc, argv);
+
+  outrigger::LogLevel level;
+  if (!outrigger::ParseLogLevel(absl::GetFlag(FLAGS_log_level), &level)) {
+    return Fail(absl::StrCat("--log-level: '", absl::GetFlag(FLAGS_log_level),
+                             "' is not debug, info, warning or error"));
+  }
+  outrigger::SetLogLevel(level);
+  const std::string access_log = absl::GetFlag(FLAGS_access_log);
+  if (access_log != "stdout" && access_log != "off") {
+    return Fail(absl::StrCat("--access-log: '", access_log, "' is not 'stdout' or 'off'"));
+  }
+  int concurrency = absl::GetFlag(FLAGS_concurrency);
+  if (concurrency < 0 || concurrency > 256) {
+    return Fail(absl::StrCat("--concurrency: ", concurrency, " is not between 0 and 256"));
+  }
+  if (concurrency == 0) concurrency = std::max(1u, std::thread::hardware_concurrency());
+  if (absl::GetFlag(FLAGS_drain_timeout) < absl::ZeroDuration()) {
+    return Fail("--drain-timeout: must not be negative");
+  }
+
+  outrigger::proxy::SidecarFlags flags;
+  flags.config_path = absl::GetFlag(FLAGS_config);
+  flags.inbound = absl::GetFlag(FLAGS_inbound);
+  flags.app = absl::GetFlag(FLAGS_app);
+  flags.outbound = absl::GetFlag(FLAGS_outbound);
+  auto bootstrap = outrigger::proxy::BuildBootstrap(flags);
+  if (!bootstrap.ok()) return Fail(bootstrap.status().message());
+  auto snapshot = outrigger::proxy::BuildSnapshot(*bootstrap, 1);
+  if (!snapshot.ok()) {
+    return Fail(absl::StrCat(flags.config_path.empty() ? "config" : flags.config_path, ": ",
+                             snapshot.status().message()));
+  }
+
+  outrigger::proxy::ServerOptions options;
+  options.concurrency = concurrency;
+  options.drain_timeout = absl::GetFlag(FLAGS_drain_timeout);
+  options.access_log = access_log == "stdout";
+  options.admin_address = absl::GetFlag(FLAGS_admin);
+  outrigger::proxy::ProxyServer server(options);
+  if (auto s = server.Start(*snapshot); !s.ok()) return Fail(s.message());
+  outrigger::LogInfo(
+      "ready in ",
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
+                                                            started).count() / 1000.0,
+      " ms: ", concurrency, " worker(s), ", (*snapshot)->listeners.size(), " listener(s), ",
+      (*snapshot)->clusters.size(), " cluster(s)");
+  const int code = server.Run();
+  outrigger::LogInfo("exiting");
+  return code;
+}

@@ -1,0 +1,93 @@
+// See access_log.h.
+#include "proxy/server/access_log.h"
+
+#include <limits.h>
+#include <unistd.h>
+
+#include "absl/strings/string_view.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "proxy/server/stats.h"
+
+namespace outrigger::proxy {
+
+void AppendJsonString(absl::string_view s, std::string* out) {
+  out->push_back('"');
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': out->append("\\\""); break;
+      case '\\': out->append("\\\\"); break;
+      case '\n': out->append("\\n"); break;
+      case '\r': out->append("\\r"); break;
+      case '\t': out->append("\\t"); break;
+      default:
+        if (c < 0x20 || c == 0x7f) {
+          absl::StrAppend(out, "\\u00", absl::Hex(c, absl::kZeroPad2));
+        } else {
+          out->push_back(static_cast<char>(c));
+        }
+    }
+  }
+  out->push_back('"');
+}
+
+bool AccessLog::Write(const RequestInfo& r) {
+  if (!enabled_) return false;
+  const bool was_empty = buf_.empty();
+  buf_ += "{\"start_time\":\"";
+  buf_ += absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", r.start_time, absl::UTCTimeZone());
+  buf_ += "\",\"listener\":";
+  AppendJsonString(r.listener, &buf_);
+  buf_ += ",\"method\":";
+  AppendJsonString(r.method, &buf_);
+  buf_ += ",\"authority\":";
+  AppendJsonString(r.authority, &buf_);
+  buf_ += ",\"path\":";
+  AppendJsonString(r.path, &buf_);
+  absl::StrAppend(&buf_, ",\"protocol\":\"HTTP/1.", r.version == 10 ? "0" : "1",
+                  "\",\"response_code\":", r.status, ",\"response_flags\":\"",
+                  ResponseFlagsString(r.flags), "\",\"upstream_cluster\":");
+  AppendJsonString(r.cluster, &buf_);
+  buf_ += ",\"upstream_host\":";
+  AppendJsonString(r.upstream_host, &buf_);
+  absl::StrAppend(&buf_, ",\"duration_ms\":", absl::StrFormat("%.3f", r.duration_ms),
+                  ",\"bytes_received\":", r.bytes_received, ",\"bytes_sent\":", r.bytes_sent,
+                  ",\"request_id\":");
+  AppendJsonString(r.request_id, &buf_);
+  buf_ += ",\"x_forwarded_for\":";
+  AppendJsonString(r.forwarded_for, &buf_);
+  buf_ += "}\n";
+  if (buf_.size() >= 64 * 1024) {
+    Flush();
+    return false;
+  }
+  return was_empty;
+}
+
+void AccessLog::Flush() {
+  size_t pos = 0;
+  while (pos < buf_.size()) {
+    // Whole lines, at most PIPE_BUF bytes per write (a longer line goes alone).
+    size_t end = pos;
+    while (end < buf_.size()) {
+      size_t nl = buf_.find('\n', end);
+      size_t next = nl == std::string::npos ? buf_.size() : nl + 1;
+      if (end != pos && next - pos > PIPE_BUF) break;
+      end = next;
+    }
+    size_t off = pos;
+    while (off < end) {
+      ssize_t n = ::write(STDOUT_FILENO, buf_.data() + off, end - off);
+      if (n <= 0) {
+        if (n < 0 && errno == EINTR) continue;
+        buf_.clear();  // stdout is gone; dropping the log must not stop the proxy
+        return;
+      }
+      off += static_cast<size_t>(n);
+    }
+    pos = end;
+  }
+  buf_.clear();
+}
+
+}  // namespace outrigger::proxy

@@ -1,0 +1,117 @@
+// See admin_server.h.
+#include "proxy/server/admin_server.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
+
+#include "absl/strings/string_view.h"
+#include "absl/strings/str_cat.h"
+#include "proxy/config/snapshot.h"
+#include "proxy/server/proxy_server.h"
+
+namespace outrigger::proxy {
+
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+using asio::ip::tcp;
+
+AdminServer::AdminServer(ProxyServer& server)
+    : server_(server), acceptor_(server.io_context()) {}
+
+absl::StatusOr<std::string> AdminServer::Listen(const std::string& address) {
+  auto parsed = ParseAddress(address);
+  if (!parsed.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--admin: ", parsed.status().message()));
+  }
+  boost::system::error_code ec;
+  tcp::endpoint ep(asio::ip::make_address(parsed->ip, ec), parsed->port);
+  acceptor_.open(ep.protocol(), ec);
+  if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(ep, ec);
+  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return absl::UnavailableError(absl::StrCat("admin: cannot listen on ", address, ": ",
+                                               ec.message()));
+  }
+  asio::co_spawn(acceptor_.get_executor(), Accept(), asio::detached);
+  Address bound = *parsed;
+  bound.port = acceptor_.local_endpoint().port();
+  return bound.ToString();
+}
+
+void AdminServer::Close() {
+  boost::system::error_code ec;
+  acceptor_.close(ec);
+}
+
+asio::awaitable<void> AdminServer::Accept() {
+  for (;;) {
+    auto [ec, socket] = co_await acceptor_.async_accept(asio::as_tuple(asio::use_awaitable));
+    if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
+    if (ec) continue;
+    asio::co_spawn(acceptor_.get_executor(), Serve(std::move(socket)), asio::detached);
+  }
+}
+
+asio::awaitable<void> AdminServer::Serve(tcp::socket socket) {
+  boost::beast::flat_buffer buffer;
+  for (;;) {
+    http::request<http::string_body> req;
+    auto [ec, n] = co_await http::async_read(socket, buffer, req,
+                                             asio::as_tuple(asio::use_awaitable));
+    if (ec) co_return;
+    http::response<http::string_body> res;
+    res.version(req.version());
+    res.keep_alive(req.keep_alive());
+    res.set(http::field::server, "outrigger-admin");
+    res.set(http::field::content_type, "text/plain");
+    const absl::string_view target(req.target().data(), req.target().size());
+    const absl::string_view path = target.substr(0, target.find('?'));
+    if (path == "/ready") {
+      const bool ready = !server_.draining();
+      res.result(ready ? http::status::ok : http::status::service_unavailable);
+      res.body() = ready ? "ready\n" : "draining\n";
+    } else if (path == "/metrics") {
+      WorkerStats stats = co_await server_.CollectStats();
+      res.result(http::status::ok);
+      res.set(http::field::content_type, "text/plain; version=0.0.4");
+      res.body() = stats.RenderPrometheus();
+      absl::StrAppend(&res.body(),
+                      "# HELP outrigger_server_draining 1 while the proxy drains.\n"
+                      "# TYPE outrigger_server_draining gauge\noutrigger_server_draining ",
+                      server_.draining() ? 1 : 0, "\n");
+    } else if (path == "/config_dump") {
+      res.result(http::status::ok);
+      res.set(http::field::content_type, "application/json");
+      auto snap = server_.snapshot();
+      res.body() = absl::StrCat("{\"version\":", snap->version,
+                                ",\"config\":", snap->config_dump_json, "}\n");
+    } else if (path == "/quitquitquit") {
+      if (req.method() != http::verb::post) {
+        res.result(http::status::method_not_allowed);
+        res.body() = "use POST\n";
+      } else {
+        res.result(http::status::ok);
+        res.body() = "OK\n";
+        res.keep_alive(false);
+        server_.BeginDrain("/quitquitquit");
+      }
+    } else if (path == "/") {
+      res.result(http::status::ok);
+      res.body() =
+          "outrigger-proxy admin\n  /ready\n  /metrics\n  /config_dump\n  POST /quitquitquit\n";
+    } else {
+      res.result(http::status::not_found);
+      res.body() = "not found; see /\n";
+    }
+    res.prepare_payload();
+    auto [wec, wn] = co_await http::async_write(socket, res, asio::as_tuple(asio::use_awaitable));
+    if (wec || !res.keep_alive()) co_return;
+  }
+}
+
+}  // namespace outrigger::proxy

@@ -1,0 +1,680 @@
+// See http1_session.h. Reads top to bottom in the order a request lives:
+// Run -> ReadRequestHead -> HandleRequest (route, upstream, write head) -> PumpRequestBody and
+// PumpResponse -> FinishRequest (stats, access log) -> next request or close.
+//
+// Timeouts: the session keeps one deadline for its current phase; the worker's 100 ms sweep calls
+// CheckDeadline, which cancels the socket operations of an expired phase. No timer is armed per
+// I/O operation.
+#include "proxy/server/http1_session.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include "absl/strings/string_view.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "xds/common/log.h"
+
+namespace outrigger::proxy {
+
+namespace asio = boost::asio;
+namespace bhttp = boost::beast::http;
+using asio::ip::tcp;
+using boost::system::error_code;
+using namespace asio::experimental::awaitable_operators;
+
+namespace {
+
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+constexpr size_t kHeadReadSize = 16 * 1024;
+constexpr size_t kBodyReadSize = 64 * 1024;
+constexpr uint32_t kMaxResponseHeadBytes = 96 * 1024;
+constexpr size_t kMaxLingerBytes = 1 << 20;
+
+absl::string_view View(const boost::beast::flat_buffer& b) {
+  auto d = b.data();
+  return {static_cast<const char*>(d.data()), d.size()};
+}
+
+bool IsIdempotent(absl::string_view method) {
+  return method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "TRACE" ||
+         method == "PUT" || method == "DELETE";
+}
+
+SteadyTime Deadline(SteadyTime now, absl::Duration d) {
+  if (d == absl::ZeroDuration() || d == absl::InfiniteDuration()) return SteadyTime::max();
+  return now + absl::ToChronoNanoseconds(d);
+}
+
+}  // namespace
+
+Http1Session::Http1Session(Worker& worker, tcp::socket socket, std::string listener)
+    : worker_(worker),
+      client_(std::move(socket)),
+      listener_name_(std::move(listener)),
+      listener_stats_(worker.listener_stats(listener_name_)) {
+  error_code ec;
+  auto ep = client_.remote_endpoint(ec);
+  if (!ec) client_ip_ = ep.address().to_string();
+  client_.set_option(tcp::no_delay(true), ec);
+  worker_.Register(this);
+  ++listener_stats_->cx_total;
+  ++listener_stats_->cx_active;
+}
+
+Http1Session::~Http1Session() {
+  --listener_stats_->cx_active;
+  worker_.Unregister(this);
+}
+
+void Http1Session::Start(std::shared_ptr<Http1Session> self) {
+  Http1Session* s = self.get();
+  asio::co_spawn(s->client_.get_executor(), s->Run(std::move(self)), asio::detached);
+}
+
+void Http1Session::SetPhase(Phase phase, absl::Duration timeout) {
+  phase_ = phase;
+  deadline_ = Deadline(std::chrono::steady_clock::now(), timeout);
+}
+
+void Http1Session::Touch() {
+  if (phase_ == Phase::kStreaming) {
+    deadline_ = Deadline(std::chrono::steady_clock::now(), stream_idle_timeout_);
+  }
+}
+
+void Http1Session::CheckDeadline(SteadyTime now) {
+  if (now < deadline_) return;
+  deadline_ = SteadyTime::max();
+  error_code ec;
+  switch (phase_) {
+    case Phase::kIdle:
+    case Phase::kReadingHead:
+    case Phase::kLingering:
+      client_.cancel(ec);
+      break;
+    case Phase::kConnecting:
+      fired_ = Fired::kConnect;
+      if (connecting_ != nullptr) connecting_->cancel(ec);
+      break;
+    case Phase::kAwaitingResponse:
+    case Phase::kStreaming:
+      fired_ = phase_ == Phase::kStreaming ? Fired::kStreamIdle : Fired::kResponse;
+      if (upstream_) upstream_->socket.cancel(ec);
+      client_.cancel(ec);
+      break;
+    case Phase::kDone:
+      break;
+  }
+}
+
+void Http1Session::CloseIfIdle() {
+  if (phase_ == Phase::kIdle) {
+    error_code ec;
+    client_.cancel(ec);
+  }
+}
+
+asio::awaitable<void> Http1Session::Run(std::shared_ptr<Http1Session> self) {
+  for (;;) {
+    if (!co_await ReadRequestHead()) break;
+    const bool keep = co_await HandleRequest();
+    FinishRequest();
+    if (!keep || worker_.draining()) break;
+  }
+  // Close gracefully: send FIN, then read and drop what the client still sends for a moment, so
+  // that closing with unread input does not reset the connection before our reply is read.
+  error_code ec;
+  client_.shutdown(tcp::socket::shutdown_send, ec);
+  if (linger_ && !ec) {
+    SetPhase(Phase::kLingering, absl::Seconds(2));
+    size_t dropped = 0;
+    while (dropped < kMaxLingerBytes) {
+      in_.clear();
+      auto [rec, n] = co_await client_.async_read_some(in_.prepare(kBodyReadSize), kTuple);
+      if (rec) break;
+      dropped += n;
+    }
+  }
+  phase_ = Phase::kDone;
+  client_.close(ec);
+}
+
+asio::awaitable<bool> Http1Session::ReadRequestHead() {
+  snapshot_ = worker_.snapshot();
+  listener_ = snapshot_->FindListener(listener_name_);
+  if (listener_ == nullptr) co_return false;  // the listener was removed: finish here
+  req_.Clear();
+  req_body_.Reset(http::Framing::kNone, &to_upstream_);
+  req_parser_.emplace(&req_, &req_body_);
+  req_parser_->header_limit(listener_->http.max_request_headers_bytes);
+  req_parser_->eager(false);
+  if (in_.size() == 0) {
+    SetPhase(Phase::kIdle, listener_->http.idle_timeout);
+  } else {
+    SetPhase(Phase::kReadingHead, listener_->http.request_headers_timeout);
+  }
+  for (;;) {
+    if (in_.size() > 0) {
+      if (phase_ == Phase::kIdle) {
+        SetPhase(Phase::kReadingHead, listener_->http.request_headers_timeout);
+      }
+      error_code ec;
+      const size_t used = req_parser_->Put(View(in_), ec);
+      in_.consume(used);
+      if (!ec && req_parser_->is_header_done()) break;
+      if (ec && ec != bhttp::error::need_more) {
+        // Malformed or ambiguous: refuse, never forward, and close.
+        BeginRequest();
+        const bool too_big = ec == bhttp::error::header_limit;
+        std::string why = req_parser_->reject_reason().empty()
+                              ? ec.message()
+                              : std::string(req_parser_->reject_reason());
+        LogDebug("refused request on ", listener_name_, " from ", client_ip_, ": ", why);
+        linger_ = true;
+        co_await LocalReply(too_big ? 431 : 400,
+                            too_big ? "request header too large\n" : absl::StrCat(why, "\n"),
+                            kDownstreamProtocolError, true);
+        FinishRequest();
+        co_return false;
+      }
+      if (!ec && used > 0) continue;
+    }
+    auto [ec, n] = co_await client_.async_read_some(in_.prepare(kHeadReadSize), kTuple);
+    if (ec) co_return false;  // closed, idle timeout or drain
+    in_.commit(n);
+  }
+  BeginRequest();
+  co_return true;
+}
+
+void Http1Session::BeginRequest() {
+  start_ = std::chrono::steady_clock::now();
+  start_time_ = absl::Now();
+  flags_ = 0;
+  status_ = 0;
+  bytes_received_ = 0;
+  bytes_sent_ = 0;
+  request_complete_ = false;
+  response_complete_ = false;
+  response_started_ = false;
+  client_keep_alive_ = false;
+  upstream_failed_ = false;
+  client_failed_ = false;
+  upstream_error_ = {};
+  fired_ = Fired::kNone;
+  cluster_name_ = {};
+  upstream_host_.clear();
+  host_.reset();
+  stream_idle_timeout_ = listener_->http.stream_idle_timeout;
+  route_timeout_ = absl::ZeroDuration();
+  in_request_ = true;
+  ++listener_stats_->rq_active;
+
+  if (auto id = req_.headers.Get("x-request-id"); id && !id->empty()) {
+    request_id_ = std::string(*id);
+  } else {
+    // A random (version 4) UUID.
+    const uint64_t hi = (worker_.Random() & ~0xF000ull) | 0x4000ull;
+    const uint64_t lo = (worker_.Random() & ~(3ull << 62)) | (2ull << 62);
+    request_id_ = absl::StrCat(absl::Hex(hi >> 32, absl::kZeroPad8), "-",
+                               absl::Hex((hi >> 16) & 0xFFFF, absl::kZeroPad4), "-",
+                               absl::Hex(hi & 0xFFFF, absl::kZeroPad4), "-",
+                               absl::Hex(lo >> 48, absl::kZeroPad4), "-",
+                               absl::Hex(lo & 0xFFFFFFFFFFFFull, absl::kZeroPad12));
+  }
+  if (auto xff = req_.headers.Get("x-forwarded-for"); xff && !xff->empty()) {
+    forwarded_for_ = absl::StrCat(*xff, ", ", client_ip_);
+  } else {
+    forwarded_for_ = client_ip_;
+  }
+}
+
+asio::awaitable<bool> Http1Session::HandleRequest() {
+  if (req_.method == "CONNECT") {
+    co_return co_await LocalReply(501, "CONNECT is not supported\n", kDownstreamProtocolError,
+                                  true);
+  }
+
+  // Route: the listener's route table by authority and path, or its one cluster.
+  std::string rewritten;
+  absl::string_view target = req_.path;
+  if (listener_->routes) {
+    const router::Route* route = listener_->routes->Match(req_.authority, req_.PathOnly());
+    if (route == nullptr) co_return co_await LocalReply(404, "", kNoRoute, false);
+    cluster_name_ = route->PickCluster(worker_.Random());
+    route_timeout_ = route->timeout;
+    if (route->rewrite_prefix) {
+      rewritten = route->RewritePath(req_.path);
+      target = rewritten;
+    }
+  } else {
+    cluster_name_ = listener_->cluster;
+  }
+  ClusterState* cluster = worker_.clusters().Find(cluster_name_);
+  if (cluster == nullptr || cluster->empty()) {
+    co_return co_await LocalReply(503, "no healthy upstream\n", kNoHealthyUpstream, false);
+  }
+  host_ = cluster->Pick();
+  upstream_host_ = host_->address_text;
+  ++host_->stats->rq_total;
+
+  // The upstream request head, then whatever body bytes arrived with the head, framed for the
+  // upstream side in the same buffer so that both leave in one write.
+  http::Framing framing = http::Framing::kNone;
+  if (req_parser_->chunked()) {
+    framing = http::Framing::kChunked;
+  } else if (req_parser_->content_length()) {
+    framing = http::Framing::kContentLength;
+  }
+  BuildUpstreamHead(target, framing == http::Framing::kChunked);
+  req_body_.Reset(framing, &to_upstream_);
+  req_parser_->eager(true);
+  if (!req_parser_->is_done() && in_.size() > 0) {
+    error_code ec;
+    in_.consume(req_parser_->Put(View(in_), ec));
+    if (ec && ec != bhttp::error::need_more) {
+      linger_ = true;
+      co_return co_await LocalReply(400, absl::StrCat(ec.message(), "\n"),
+                                    kDownstreamProtocolError, true);
+    }
+  }
+  request_complete_ = req_parser_->is_done();
+
+  // A pooled connection when one is alive, else a new one. If a pooled connection turns out to
+  // have been closed by the upstream (nothing came back), the request is replayed once on a fresh
+  // connection: the "503 after an idle keep-alive" race other meshes show.
+  bool head_read = false;
+  for (int attempt = 0;; ++attempt) {
+    const auto now = std::chrono::steady_clock::now();
+    upstream_ = attempt == 0 ? host_->TakeIdle(now) : nullptr;
+    const bool reused = upstream_ != nullptr;
+    if (!reused) {
+      upstream_ = co_await Connect();
+      if (!upstream_) {
+        co_return co_await LocalReply(
+            503, "upstream connect error or disconnect/reset before headers. reset reason: "
+                 "connection failure\n",
+            kUpstreamConnectFailure, !request_complete_);
+      }
+    }
+    if (request_complete_) {
+      SetPhase(Phase::kAwaitingResponse, route_timeout_);
+    } else {
+      SetPhase(Phase::kStreaming, stream_idle_timeout_);
+    }
+    auto [ec, n] = co_await asio::async_write(upstream_->socket, asio::buffer(to_upstream_),
+                                              kTuple);
+    if (!ec) {
+      ++upstream_->requests;
+      if (!request_complete_) break;
+      ec = co_await ReadResponseHead();
+      if (!ec) {
+        head_read = true;
+        break;
+      }
+    }
+    const bool nothing_back = upstream_bytes_ == 0;
+    upstream_.reset();
+    if (reused && attempt == 0 && nothing_back && fired_ == Fired::kNone &&
+        (request_complete_ || n == 0) && IsIdempotent(req_.method)) {
+      ++host_->stats->rq_retry_stale;
+      continue;
+    }
+    upstream_error_ = ec;
+    co_return co_await UpstreamFailureReply();
+  }
+
+  if (head_read) {
+    co_await PumpResponse(true);
+  } else {
+    to_upstream_.clear();
+    co_await (PumpRequestBody() && PumpResponse(false));
+  }
+
+  if (!response_started_) {
+    if (upstream_) upstream_.reset();
+    co_return co_await UpstreamFailureReply();
+  }
+  if (upstream_) {
+    const bool reusable = request_complete_ && response_complete_ && !upstream_failed_ &&
+                          fired_ == Fired::kNone && resp_parser_->keep_alive() &&
+                          !resp_parser_->need_eof();
+    if (reusable) {
+      HostPool::Release(std::move(upstream_), std::chrono::steady_clock::now());
+    } else {
+      upstream_.reset();
+    }
+  }
+  if (fired_ == Fired::kStreamIdle) flags_ |= kStreamIdleTimeout;
+  if (upstream_failed_) flags_ |= kUpstreamTermination;
+  if (client_failed_) flags_ |= kDownstreamTermination;
+  if (!request_complete_ || !response_complete_ || client_failed_) {
+    client_keep_alive_ = false;
+    linger_ = !request_complete_;
+  }
+  co_return client_keep_alive_;
+}
+
+asio::awaitable<std::unique_ptr<UpstreamConnection>> Http1Session::Connect() {
+  auto conn = std::make_unique<UpstreamConnection>(client_.get_executor(), host_);
+  connecting_ = &conn->socket;
+  SetPhase(Phase::kConnecting, worker_.clusters().Find(cluster_name_) != nullptr
+                                   ? worker_.clusters().Find(cluster_name_)->config()
+                                         .connect_timeout
+                                   : absl::Seconds(5));
+  auto [ec] = co_await conn->socket.async_connect(host_->endpoint, kTuple);
+  connecting_ = nullptr;
+  if (ec) {
+    ++host_->stats->cx_connect_fail;
+    LogDebug("connect to ", host_->address_text, " (", cluster_name_, "): ", ec.message());
+    co_return nullptr;
+  }
+  conn->socket.set_option(tcp::no_delay(true), ec);
+  conn->counted = true;
+  ++host_->stats->cx_total;
+  ++host_->stats->cx_active;
+  co_return conn;
+}
+
+asio::awaitable<error_code> Http1Session::ReadResponseHead() {
+  upstream_bytes_ = 0;
+  for (;;) {
+    resp_.Clear();
+    resp_body_.Reset(http::Framing::kNone, &to_client_);
+    resp_parser_.emplace(&resp_, &resp_body_);
+    resp_parser_->header_limit(kMaxResponseHeadBytes);
+    resp_parser_->eager(false);
+    if (req_.method == "HEAD") resp_parser_->skip(true);
+    for (;;) {
+      auto& in = upstream_->in;
+      if (in.size() > 0) {
+        error_code ec;
+        const size_t used = resp_parser_->Put(View(in), ec);
+        in.consume(used);
+        if (!ec && resp_parser_->is_header_done()) break;
+        if (ec && ec != bhttp::error::need_more) co_return ec;
+        if (!ec && used > 0) continue;
+      }
+      auto [ec, n] = co_await upstream_->socket.async_read_some(in.prepare(kHeadReadSize),
+                                                                kTuple);
+      if (ec) co_return ec;
+      in.commit(n);
+      upstream_bytes_ += n;
+    }
+    if (resp_.status >= 100 && resp_.status < 200) {
+      // Interim response. 100 Continue goes to a client that asked for it; the rest are dropped.
+      if (resp_.status == 100 && req_.expect_continue && req_.version == 11 &&
+          !request_complete_) {
+        static constexpr absl::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+        auto [ec, n] = co_await asio::async_write(client_, asio::buffer(kContinue), kTuple);
+        if (ec) {
+          client_failed_ = true;
+          co_return ec;
+        }
+      }
+      continue;
+    }
+    co_return error_code{};
+  }
+}
+
+asio::awaitable<void> Http1Session::PumpRequestBody() {
+  while (!req_parser_->is_done()) {
+    auto [ec, n] = co_await client_.async_read_some(in_.prepare(kBodyReadSize), kTuple);
+    if (ec) {
+      if (ec != asio::error::operation_aborted) client_failed_ = true;
+      break;
+    }
+    in_.commit(n);
+    error_code pec;
+    in_.consume(req_parser_->Put(View(in_), pec));
+    if (pec && pec != bhttp::error::need_more) {
+      client_failed_ = true;
+      flags_ |= kDownstreamProtocolError;
+      break;
+    }
+    Touch();
+    if (!to_upstream_.empty()) {
+      auto [wec, wn] = co_await asio::async_write(upstream_->socket, asio::buffer(to_upstream_),
+                                                  kTuple);
+      if (wec) {
+        upstream_failed_ = true;
+        upstream_error_ = wec;
+        break;
+      }
+      to_upstream_.clear();
+      Touch();
+    }
+  }
+  bytes_received_ = req_body_.bytes();
+  if (req_parser_->is_done()) {
+    request_complete_ = true;
+    if (!response_started_) SetPhase(Phase::kAwaitingResponse, route_timeout_);
+  } else if (upstream_ && !response_complete_) {
+    // The client went away or sent garbage: stop the response side too.
+    error_code ec;
+    upstream_->socket.cancel(ec);
+  }
+}
+
+asio::awaitable<void> Http1Session::PumpResponse(bool head_already_read) {
+  if (!head_already_read) {
+    error_code ec = co_await ReadResponseHead();
+    if (ec) {
+      upstream_failed_ = true;
+      if (!upstream_error_) upstream_error_ = ec;
+      if (!request_complete_) client_.cancel(ec);
+      co_return;
+    }
+  }
+  SetPhase(Phase::kStreaming, stream_idle_timeout_);
+  status_ = resp_.status;
+
+  // How the body is framed towards the client.
+  http::Framing framing;
+  const bool no_body = req_.method == "HEAD" || resp_.status == 204 || resp_.status == 304;
+  if (no_body) {
+    framing = http::Framing::kNone;
+  } else if (resp_parser_->chunked() || !resp_parser_->content_length()) {
+    // Chunked, or delimited by the upstream closing: HTTP/1.1 clients get chunked, HTTP/1.0
+    // clients get a body delimited by our close.
+    framing = req_.version == 11 ? http::Framing::kChunked : http::Framing::kCloseDelimited;
+  } else {
+    framing = http::Framing::kContentLength;
+  }
+  BuildResponseHead(framing);
+  resp_body_.Reset(framing, &to_client_);
+  resp_parser_->eager(true);
+  auto& in = upstream_->in;
+  if (!resp_parser_->is_done() && in.size() > 0) {
+    error_code ec;
+    in.consume(resp_parser_->Put(View(in), ec));
+    if (ec && ec != bhttp::error::need_more) {
+      upstream_failed_ = true;
+      upstream_error_ = ec;
+      if (!request_complete_) client_.cancel(ec);
+      co_return;
+    }
+  }
+  response_started_ = true;
+  for (;;) {
+    if (!to_client_.empty()) {
+      auto [ec, n] = co_await asio::async_write(client_, asio::buffer(to_client_), kTuple);
+      if (ec) {
+        client_failed_ = true;
+        upstream_failed_ = true;  // the rest of the response cannot be delivered
+        co_return;
+      }
+      bytes_sent_ += n;
+      to_client_.clear();
+      Touch();
+    }
+    if (resp_parser_->is_done()) break;
+    auto [ec, n] = co_await upstream_->socket.async_read_some(in.prepare(kBodyReadSize), kTuple);
+    error_code pec;
+    if (ec == asio::error::eof && resp_parser_->need_eof()) {
+      resp_parser_->put_eof(pec);
+    } else if (ec) {
+      upstream_failed_ = true;  // cut mid-body: the client sees the connection close
+      upstream_error_ = ec;
+      co_return;
+    } else {
+      in.commit(n);
+      upstream_bytes_ += n;
+      in.consume(resp_parser_->Put(View(in), pec));
+    }
+    if (pec && pec != bhttp::error::need_more) {
+      upstream_failed_ = true;
+      upstream_error_ = pec;
+      co_return;
+    }
+    Touch();
+  }
+  response_complete_ = true;
+  if (!request_complete_) {
+    // The upstream answered without reading the whole body (e.g. 413): stop reading it too.
+    error_code ec;
+    client_.cancel(ec);
+  }
+}
+
+asio::awaitable<bool> Http1Session::UpstreamFailureReply() {
+  if (client_failed_) {
+    flags_ |= kDownstreamTermination;
+    linger_ = false;
+    co_return false;
+  }
+  const bool close = !request_complete_;
+  switch (fired_) {
+    case Fired::kResponse:
+      co_return co_await LocalReply(504, "upstream request timeout\n", kUpstreamTimeout, close);
+    case Fired::kStreamIdle:
+      co_return co_await LocalReply(504, "stream timeout\n", kStreamIdleTimeout, close);
+    case Fired::kConnect:
+      co_return co_await LocalReply(503, "upstream connect error or disconnect/reset before "
+                                         "headers. reset reason: connection timeout\n",
+                                    kUpstreamConnectFailure, close);
+    case Fired::kNone:
+      break;
+  }
+  if (upstream_error_.category() == bhttp::make_error_code(bhttp::error::bad_target).category()) {
+    co_return co_await LocalReply(502, "upstream sent an invalid response\n",
+                                  kUpstreamProtocolError, close);
+  }
+  co_return co_await LocalReply(503, "upstream connect error or disconnect/reset before headers. "
+                                     "reset reason: connection termination\n",
+                                kUpstreamTermination, close);
+}
+
+asio::awaitable<bool> Http1Session::LocalReply(int status, absl::string_view body, uint16_t flag,
+                                               bool close) {
+  flags_ |= flag;
+  status_ = status;
+  // A request body already here is dropped; if more is to come, we close instead of reading it.
+  if (req_parser_->is_header_done() && !req_parser_->is_done() && in_.size() > 0) {
+    req_body_.Reset(http::Framing::kNone, &to_upstream_);
+    req_parser_->eager(true);
+    error_code ec;
+    in_.consume(req_parser_->Put(View(in_), ec));
+  }
+  const bool keep = !close && req_parser_->is_done() && req_parser_->keep_alive() &&
+                    !worker_.draining();
+  if (!keep && !req_parser_->is_done()) linger_ = true;
+  to_client_ = http::LocalReply(status, body, !keep);
+  response_started_ = true;
+  auto [ec, n] = co_await asio::async_write(client_, asio::buffer(to_client_), kTuple);
+  to_client_.clear();
+  if (ec) {
+    flags_ |= kDownstreamTermination;
+    co_return false;
+  }
+  bytes_sent_ += n;
+  co_return keep;
+}
+
+void Http1Session::BuildUpstreamHead(absl::string_view target, bool chunked) {
+  to_upstream_.clear();
+  absl::StrAppend(&to_upstream_, req_.method, " ", target, " HTTP/1.1\r\n");
+  const absl::string_view connection = req_.headers.Get("connection").value_or("");
+  bool has_host = false;
+  bool has_proto = false;
+  req_.headers.ForEach([&](absl::string_view name, absl::string_view value) {
+    if (http::IsHopByHop(name, connection)) return;
+    if (http::EqualsIgnoreCase(name, "x-forwarded-for") ||
+        http::EqualsIgnoreCase(name, "x-request-id")) {
+      return;  // replaced below
+    }
+    if (http::EqualsIgnoreCase(name, "host")) {
+      if (req_.absolute_form) return;  // the URI's authority wins
+      has_host = true;
+    }
+    if (http::EqualsIgnoreCase(name, "x-forwarded-proto")) has_proto = true;
+    absl::StrAppend(&to_upstream_, name, ": ", value, "\r\n");
+  });
+  if (!has_host && !req_.authority.empty()) {
+    absl::StrAppend(&to_upstream_, "host: ", req_.authority, "\r\n");
+  }
+  absl::StrAppend(&to_upstream_, "x-forwarded-for: ", forwarded_for_, "\r\nx-request-id: ",
+                  request_id_, "\r\n");
+  if (!has_proto) to_upstream_.append("x-forwarded-proto: http\r\n");
+  if (chunked) to_upstream_.append("transfer-encoding: chunked\r\n");
+  to_upstream_.append("\r\n");
+}
+
+void Http1Session::BuildResponseHead(http::Framing framing) {
+  to_client_.clear();
+  absl::StrAppend(&to_client_, "HTTP/1.1 ", resp_.status, " ",
+                  resp_.reason.empty() ? http::ReasonPhrase(resp_.status) : resp_.reason, "\r\n");
+  const absl::string_view connection = resp_.headers.Get("connection").value_or("");
+  const bool drop_length =
+      framing == http::Framing::kChunked || framing == http::Framing::kCloseDelimited;
+  resp_.headers.ForEach([&](absl::string_view name, absl::string_view value) {
+    if (http::IsHopByHop(name, connection)) return;
+    if (drop_length && http::EqualsIgnoreCase(name, "content-length")) return;
+    absl::StrAppend(&to_client_, name, ": ", value, "\r\n");
+  });
+  if (framing == http::Framing::kChunked) to_client_.append("transfer-encoding: chunked\r\n");
+  client_keep_alive_ = req_parser_->keep_alive() && !worker_.draining() &&
+                       framing != http::Framing::kCloseDelimited;
+  if (!client_keep_alive_) {
+    to_client_.append("connection: close\r\n");
+  } else if (req_.version == 10) {
+    to_client_.append("connection: keep-alive\r\n");
+  }
+  to_client_.append("\r\n");
+}
+
+void Http1Session::FinishRequest() {
+  if (!in_request_) return;
+  in_request_ = false;
+  --listener_stats_->rq_active;
+  const auto now = std::chrono::steady_clock::now();
+  const double ms = std::chrono::duration<double, std::milli>(now - start_).count();
+  ++listener_stats_->requests[(static_cast<uint32_t>(status_) << 16) | flags_];
+  listener_stats_->duration.Record(ms);
+  RequestInfo info;
+  info.start_time = start_time_;
+  info.listener = listener_name_;
+  info.method = req_.method;
+  info.authority = req_.authority;
+  info.path = req_.path.empty() ? absl::string_view(req_.target) : absl::string_view(req_.path);
+  info.version = req_.version;
+  info.status = status_;
+  info.flags = flags_;
+  info.cluster = cluster_name_;
+  info.upstream_host = upstream_host_;
+  info.duration_ms = ms;
+  info.bytes_received = std::max(bytes_received_, req_body_.bytes());
+  info.bytes_sent = bytes_sent_;
+  info.request_id = request_id_;
+  info.forwarded_for = forwarded_for_;
+  worker_.LogRequest(info);
+  host_.reset();
+}
+
+}  // namespace outrigger::proxy

@@ -1,0 +1,116 @@
+// One downstream HTTP/1.x connection and the requests on it, start to finish: read a request head,
+// route it, take an upstream connection from the worker's pool, stream the request body up and
+// the response down (concurrently when the request has a body still to come), then log, count and
+// either wait for the next request or close. See docs/life-of-a-request.md.
+#ifndef OUTRIGGER_PROXY_SERVER_HTTP1_SESSION_H_
+#define OUTRIGGER_PROXY_SERVER_HTTP1_SESSION_H_
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "proxy/http/http1_codec.h"
+#include "proxy/server/worker.h"
+
+namespace outrigger::proxy {
+
+class Http1Session : public std::enable_shared_from_this<Http1Session> {
+ public:
+  Http1Session(Worker& worker, boost::asio::ip::tcp::socket socket, std::string listener);
+  ~Http1Session();
+
+  static void Start(std::shared_ptr<Http1Session> self);
+  // Called by the worker's sweep: acts on an expired deadline.
+  void CheckDeadline(SteadyTime now);
+  // Drain: closes the connection now if it is between requests.
+  void CloseIfIdle();
+
+ private:
+  // What the connection is waiting for; decides which timeout applies.
+  enum class Phase {
+    kIdle, kReadingHead, kConnecting, kAwaitingResponse, kStreaming, kLingering, kDone
+  };
+  enum class Fired { kNone, kConnect, kResponse, kStreamIdle };
+  template <typename T>
+  using awaitable = boost::asio::awaitable<T>;
+
+  awaitable<void> Run(std::shared_ptr<Http1Session> self);
+  // Reads one request head. Returns false when the connection should close.
+  awaitable<bool> ReadRequestHead();
+  void BeginRequest();
+  // Forwards the request whose head was just read. Returns true to keep the connection.
+  awaitable<bool> HandleRequest();
+  awaitable<std::unique_ptr<UpstreamConnection>> Connect();
+  awaitable<boost::system::error_code> ReadResponseHead();
+  awaitable<void> PumpRequestBody();
+  awaitable<void> PumpResponse(bool head_already_read);
+  // A reply made by the proxy itself (404, 503, ...). Returns whether to keep the connection.
+  awaitable<bool> LocalReply(int status, absl::string_view body, uint16_t flag, bool close);
+  // The reply for an upstream that failed before its response head reached the client.
+  awaitable<bool> UpstreamFailureReply();
+  void BuildUpstreamHead(absl::string_view target, bool chunked);
+  void BuildResponseHead(http::Framing framing);
+  void FinishRequest();
+  void SetPhase(Phase phase, absl::Duration timeout);
+  void Touch();  // progress while streaming: push the stream-idle deadline out
+
+  Worker& worker_;
+  boost::asio::ip::tcp::socket client_;
+  const std::string listener_name_;
+  ListenerStats* listener_stats_;
+  std::string client_ip_;
+
+  // Per connection, reused across requests.
+  boost::beast::flat_buffer in_;
+  std::string to_upstream_;
+  std::string to_client_;
+  http::RequestHead req_;
+  http::ResponseHead resp_;
+  http::BodyEncoder req_body_;
+  http::BodyEncoder resp_body_;
+  std::optional<http::RequestParser> req_parser_;
+  std::optional<http::ResponseParser> resp_parser_;
+
+  // Per request.
+  std::shared_ptr<const Snapshot> snapshot_;
+  const ListenerConfig* listener_ = nullptr;
+  std::shared_ptr<HostPool> host_;
+  std::unique_ptr<UpstreamConnection> upstream_;
+  boost::system::error_code upstream_error_;
+  absl::Duration route_timeout_;
+  boost::asio::ip::tcp::socket* connecting_ = nullptr;
+  std::string request_id_;
+  std::string forwarded_for_;
+  std::string upstream_host_;
+  absl::string_view cluster_name_;
+  absl::Time start_time_;
+  SteadyTime start_;
+  uint16_t flags_ = 0;
+  int status_ = 0;
+  uint64_t bytes_received_ = 0;
+  uint64_t bytes_sent_ = 0;
+  uint64_t upstream_bytes_ = 0;  // response bytes read from the current upstream connection
+  bool request_complete_ = false;
+  bool response_complete_ = false;
+  bool response_started_ = false;  // head written to the client: no local reply possible now
+  bool client_keep_alive_ = false;
+  bool upstream_failed_ = false;
+  bool client_failed_ = false;
+  bool in_request_ = false;
+  bool linger_ = false;  // input may be left unread: drain it briefly before closing
+
+  Phase phase_ = Phase::kIdle;
+  Fired fired_ = Fired::kNone;
+  SteadyTime deadline_ = SteadyTime::max();
+  absl::Duration stream_idle_timeout_ = absl::Seconds(300);
+};
+
+}  // namespace outrigger::proxy
+
+#endif  // OUTRIGGER_PROXY_SERVER_HTTP1_SESSION_H_

@@ -1,0 +1,172 @@
+// See proxy_server.h.
+#include "proxy/server/proxy_server.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/string_view.h"
+#include "absl/strings/str_cat.h"
+#include "proxy/server/admin_server.h"
+#include "xds/common/log.h"
+
+namespace outrigger::proxy {
+
+namespace asio = boost::asio;
+
+namespace {
+
+// A listening TCP socket with SO_REUSEPORT, so that every worker can have its own and the kernel
+// spreads connections across them.
+absl::StatusOr<int> ListenSocket(const Address& address, uint16_t port) {
+  const bool v6 = address.ip.find(':') != std::string::npos;
+  sockaddr_storage ss{};
+  socklen_t len;
+  if (v6) {
+    auto* sa = reinterpret_cast<sockaddr_in6*>(&ss);
+    sa->sin6_family = AF_INET6;
+    sa->sin6_port = htons(port);
+    inet_pton(AF_INET6, address.ip.c_str(), &sa->sin6_addr);
+    len = sizeof(*sa);
+  } else {
+    auto* sa = reinterpret_cast<sockaddr_in*>(&ss);
+    sa->sin_family = AF_INET;
+    sa->sin_port = htons(port);
+    inet_pton(AF_INET, address.ip.c_str(), &sa->sin_addr);
+    len = sizeof(*sa);
+  }
+  int fd = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return absl::InternalError(absl::StrCat("socket: ", std::strerror(errno)));
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+  if (v6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 || ::listen(fd, 4096) != 0) {
+    std::string err = std::strerror(errno);
+    ::close(fd);
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", address.ip, ":", port, ": ",
+                                               err));
+  }
+  return fd;
+}
+
+uint16_t BoundPort(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof(ss);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+  if (ss.ss_family == AF_INET6) return ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
+  return ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+}
+
+}  // namespace
+
+ProxyServer::ProxyServer(ServerOptions options) : options_(std::move(options)) {}
+
+ProxyServer::~ProxyServer() {
+  for (auto& w : workers_) w->Stop();
+}
+
+absl::Status ProxyServer::Start(std::shared_ptr<const Snapshot> snapshot) {
+  snapshot_ = std::move(snapshot);
+  for (int i = 0; i < options_.concurrency; ++i) {
+    workers_.push_back(std::make_unique<Worker>(i, options_.access_log));
+  }
+  // Per worker, the sockets of every listener.
+  std::vector<std::vector<ListenerSocket>> sockets(workers_.size());
+  for (const ListenerConfig& l : snapshot_->listeners) {
+    uint16_t port = l.address.port;
+    for (size_t w = 0; w < workers_.size(); ++w) {
+      auto fd = ListenSocket(l.address, port);
+      if (!fd.ok()) {
+        return absl::UnavailableError(absl::StrCat("listener '", l.name, "': ",
+                                                   fd.status().message()));
+      }
+      port = BoundPort(*fd);
+      sockets[w].push_back({l.name, *fd, l.address.ip.find(':') != std::string::npos});
+    }
+    Address bound = l.address;
+    bound.port = port;
+    LogInfo("listening name=", l.name, " address=", bound.ToString());
+  }
+  if (!options_.admin_address.empty()) {
+    admin_ = std::make_unique<AdminServer>(*this);
+    auto bound = admin_->Listen(options_.admin_address);
+    if (!bound.ok()) return bound.status();
+    LogInfo("listening name=admin address=", *bound);
+  }
+  for (size_t w = 0; w < workers_.size(); ++w) {
+    asio::post(workers_[w]->io_context(),
+               [worker = workers_[w].get(), snap = snapshot_, add = std::move(sockets[w])]() {
+                 worker->ApplySnapshot(snap, add);
+               });
+    workers_[w]->Start();
+  }
+  signals_.add(SIGTERM);
+  signals_.add(SIGINT);
+  signals_.async_wait([this](boost::system::error_code ec, int sig) {
+    if (!ec) BeginDrain(sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  });
+  return absl::OkStatus();
+}
+
+int ProxyServer::Run() {
+  ioc_.run();
+  return 0;
+}
+
+void ProxyServer::BeginDrain(absl::string_view why) {
+  if (draining_) return;
+  draining_ = true;
+  LogInfo("draining (", why, "): no new connections; waiting up to ",
+          absl::FormatDuration(options_.drain_timeout), " for requests in flight");
+  for (auto& w : workers_) {
+    asio::post(w->io_context(), [worker = w.get()] { worker->BeginDrain(); });
+  }
+  asio::co_spawn(ioc_, WaitForDrain(), asio::detached);
+}
+
+asio::awaitable<void> ProxyServer::WaitForDrain() {
+  const auto deadline =
+      std::chrono::steady_clock::now() + absl::ToChronoNanoseconds(options_.drain_timeout);
+  asio::steady_timer timer(ioc_);
+  int open = 0;
+  for (;;) {
+    open = 0;
+    for (auto& w : workers_) open += w->active_sessions();
+    if (open == 0 || std::chrono::steady_clock::now() >= deadline) break;
+    timer.expires_after(std::chrono::milliseconds(20));
+    co_await timer.async_wait(asio::use_awaitable);
+  }
+  if (open == 0) {
+    LogInfo("drained: every connection finished");
+  } else {
+    LogWarning("drain timeout: closing ", open, " connection(s) still open");
+  }
+  for (auto& w : workers_) w->Stop();
+  if (admin_) admin_->Close();
+  signals_.cancel();
+  ioc_.stop();
+}
+
+asio::awaitable<WorkerStats> ProxyServer::CollectStats() {
+  WorkerStats total;
+  for (auto& w : workers_) {
+    WorkerStats one = co_await asio::co_spawn(
+        w->io_context(),
+        [worker = w.get()]() -> asio::awaitable<WorkerStats> { co_return worker->stats(); },
+        asio::use_awaitable);
+    total.Merge(one);
+  }
+  co_return total;
+}
+
+}  // namespace outrigger::proxy

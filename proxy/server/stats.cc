@@ -1,0 +1,136 @@
+// See stats.h. Rendering follows the Prometheus text exposition format 0.0.4.
+#include "proxy/server/stats.h"
+
+#include <algorithm>
+#include <map>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace outrigger::proxy {
+
+std::string ResponseFlagsString(uint16_t flags) {
+  if (flags == 0) return "-";
+  static constexpr std::pair<uint16_t, const char*> kNames[] = {
+      {kNoRoute, "NR"},          {kNoHealthyUpstream, "UH"},  {kUpstreamConnectFailure, "UF"},
+      {kUpstreamTermination, "UC"}, {kUpstreamTimeout, "UT"}, {kDownstreamTermination, "DC"},
+      {kDownstreamProtocolError, "DPE"}, {kStreamIdleTimeout, "SI"},
+      {kUpstreamProtocolError, "UPE"}};
+  std::string out;
+  for (const auto& [bit, name] : kNames) {
+    if (flags & bit) absl::StrAppend(&out, out.empty() ? "" : ",", name);
+  }
+  return out;
+}
+
+void Histogram::Record(double ms) {
+  size_t i = std::lower_bound(kBoundsMs.begin(), kBoundsMs.end(), ms) - kBoundsMs.begin();
+  ++counts_[i];
+  sum_ += ms;
+  ++count_;
+}
+
+void Histogram::Merge(const Histogram& o) {
+  for (size_t i = 0; i < counts_.size(); ++i) counts_[i] += o.counts_[i];
+  sum_ += o.sum_;
+  count_ += o.count_;
+}
+
+void Histogram::Render(const std::string& name, const std::string& labels,
+                       std::string* out) const {
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i < kBoundsMs.size(); ++i) {
+    cumulative += counts_[i];
+    absl::StrAppend(out, name, "_bucket{", labels, ",le=\"", kBoundsMs[i], "\"} ", cumulative,
+                    "\n");
+  }
+  cumulative += counts_.back();
+  absl::StrAppend(out, name, "_bucket{", labels, ",le=\"+Inf\"} ", cumulative, "\n");
+  absl::StrAppend(out, name, "_sum{", labels, "} ", absl::StrFormat("%.3f", sum_), "\n");
+  absl::StrAppend(out, name, "_count{", labels, "} ", count_, "\n");
+}
+
+void ListenerStats::Merge(const ListenerStats& o) {
+  if (direction.empty()) direction = o.direction;
+  for (const auto& [k, v] : o.requests) requests[k] += v;
+  duration.Merge(o.duration);
+  cx_total += o.cx_total;
+  cx_active += o.cx_active;
+  rq_active += o.rq_active;
+}
+
+void ClusterStats::Merge(const ClusterStats& o) {
+  cx_total += o.cx_total;
+  cx_active += o.cx_active;
+  cx_connect_fail += o.cx_connect_fail;
+  rq_total += o.rq_total;
+  rq_retry_stale += o.rq_retry_stale;
+}
+
+void WorkerStats::Merge(const WorkerStats& o) {
+  for (const auto& [k, v] : o.listeners) listeners[k].Merge(v);
+  for (const auto& [k, v] : o.clusters) clusters[k].Merge(v);
+}
+
+std::string WorkerStats::RenderPrometheus() const {
+  std::string out;
+  // Sorted so that scrapes are stable and diffable.
+  std::map<std::string, const ListenerStats*> ls;
+  for (const auto& [k, v] : listeners) ls[k] = &v;
+  std::map<std::string, const ClusterStats*> cs;
+  for (const auto& [k, v] : clusters) cs[k] = &v;
+
+  out += "# HELP outrigger_requests_total Requests completed, by response code and flags.\n";
+  out += "# TYPE outrigger_requests_total counter\n";
+  for (const auto& [name, s] : ls) {
+    std::vector<std::pair<uint32_t, uint64_t>> rows(s->requests.begin(), s->requests.end());
+    std::sort(rows.begin(), rows.end());
+    for (const auto& [key, count] : rows) {
+      absl::StrAppend(&out, "outrigger_requests_total{listener=\"", name, "\",direction=\"",
+                      s->direction, "\",response_code=\"", key >> 16, "\",response_flags=\"",
+                      ResponseFlagsString(static_cast<uint16_t>(key & 0xffff)), "\"} ", count,
+                      "\n");
+    }
+  }
+  out += "# HELP outrigger_request_duration_ms Time from request head to response end.\n";
+  out += "# TYPE outrigger_request_duration_ms histogram\n";
+  for (const auto& [name, s] : ls) {
+    s->duration.Render("outrigger_request_duration_ms",
+                       absl::StrCat("listener=\"", name, "\",direction=\"", s->direction, "\""),
+                       &out);
+  }
+  auto gauge_or_counter = [&](const char* metric, const char* type, const char* help, auto get) {
+    absl::StrAppend(&out, "# HELP ", metric, " ", help, "\n# TYPE ", metric, " ", type, "\n");
+    for (const auto& [name, s] : ls) {
+      absl::StrAppend(&out, metric, "{listener=\"", name, "\"} ", get(*s), "\n");
+    }
+  };
+  gauge_or_counter("outrigger_downstream_cx_total", "counter", "Downstream connections accepted.",
+                   [](const ListenerStats& s) { return s.cx_total; });
+  gauge_or_counter("outrigger_downstream_cx_active", "gauge", "Downstream connections open.",
+                   [](const ListenerStats& s) { return s.cx_active; });
+  gauge_or_counter("outrigger_downstream_rq_active", "gauge", "Requests in flight.",
+                   [](const ListenerStats& s) { return s.rq_active; });
+  auto cluster_metric = [&](const char* metric, const char* type, const char* help, auto get) {
+    absl::StrAppend(&out, "# HELP ", metric, " ", help, "\n# TYPE ", metric, " ", type, "\n");
+    for (const auto& [name, s] : cs) {
+      absl::StrAppend(&out, metric, "{cluster=\"", name, "\"} ", get(*s), "\n");
+    }
+  };
+  cluster_metric("outrigger_upstream_cx_total", "counter", "Upstream connections opened.",
+                 [](const ClusterStats& s) { return s.cx_total; });
+  cluster_metric("outrigger_upstream_cx_active", "gauge", "Upstream connections open.",
+                 [](const ClusterStats& s) { return s.cx_active; });
+  cluster_metric("outrigger_upstream_cx_connect_fail_total", "counter",
+                 "Upstream connection attempts that failed.",
+                 [](const ClusterStats& s) { return s.cx_connect_fail; });
+  cluster_metric("outrigger_upstream_rq_total", "counter", "Requests sent upstream.",
+                 [](const ClusterStats& s) { return s.rq_total; });
+  cluster_metric("outrigger_upstream_rq_stale_retry_total", "counter",
+                 "Requests replayed on a fresh connection after a pooled one was found closed.",
+                 [](const ClusterStats& s) { return s.rq_retry_stale; });
+  return out;
+}
+
+}  // namespace outrigger::proxy

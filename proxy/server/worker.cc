@@ -1,0 +1,142 @@
+// See worker.h.
+#include "proxy/server/worker.h"
+
+#include <boost/asio/post.hpp>
+#include <chrono>
+
+#include "proxy/server/http1_session.h"
+#include "xds/common/log.h"
+
+namespace outrigger::proxy {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+Worker::Worker(int index, bool access_log)
+    : index_(index),
+      access_log_(access_log),
+      rng_state_(0x9E3779B97F4A7C15ull ^
+                 (static_cast<uint64_t>(
+                      std::chrono::steady_clock::now().time_since_epoch().count()) +
+                  static_cast<uint64_t>(index) * 0xBF58476D1CE4E5B9ull)) {}
+
+Worker::~Worker() { Stop(); }
+
+void Worker::Start() {
+  ArmSweep();
+  thread_ = std::thread([this] {
+    ioc_.run();
+  });
+}
+
+void Worker::Stop() {
+  if (!thread_.joinable()) return;
+  asio::post(ioc_, [this] {
+    access_log_.Flush();
+    ioc_.stop();
+  });
+  thread_.join();
+}
+
+uint64_t Worker::Random() {
+  // splitmix64: fast, good enough for load balancing and request ids.
+  uint64_t z = (rng_state_ += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+void Worker::ApplySnapshot(std::shared_ptr<const Snapshot> snapshot,
+                           std::vector<ListenerSocket> add) {
+  snapshot_ = std::move(snapshot);
+  clusters_.Update(*snapshot_);
+  // Listeners gone from the snapshot stop accepting; their open connections finish normally.
+  std::erase_if(acceptors_, [&](const std::unique_ptr<Acceptor>& a) {
+    return snapshot_->FindListener(a->name) == nullptr;
+  });
+  for (ListenerSocket& ls : add) {
+    auto a = std::make_unique<Acceptor>();
+    a->name = ls.name;
+    a->acceptor = std::make_unique<tcp::acceptor>(ioc_);
+    boost::system::error_code ec;
+    a->acceptor->assign(ls.ipv6 ? tcp::v6() : tcp::v4(), ls.fd, ec);
+    if (ec) {
+      LogError("worker ", index_, ": cannot adopt listener ", ls.name, ": ", ec.message());
+      continue;
+    }
+    const auto* lc = snapshot_->FindListener(ls.name);
+    stats_.listeners[ls.name].direction = lc && lc->direction == Direction::kInbound
+                                              ? "inbound" : "outbound";
+    AcceptLoop(a.get());
+    acceptors_.push_back(std::move(a));
+  }
+}
+
+void Worker::AcceptLoop(Acceptor* a) {
+  a->acceptor->async_accept([this, a](boost::system::error_code ec, tcp::socket socket) {
+    if (ec == asio::error::operation_aborted || draining_) return;
+    if (ec) {
+      // Out of descriptors and the like: log, back off a little, keep accepting.
+      LogWarning("accept on ", a->name, ": ", ec.message());
+      auto timer = std::make_shared<asio::steady_timer>(ioc_, std::chrono::milliseconds(50));
+      timer->async_wait([this, a, timer](boost::system::error_code wait_ec) {
+        if (!wait_ec) AcceptLoop(a);
+      });
+      return;
+    }
+    auto session = std::make_shared<Http1Session>(*this, std::move(socket), a->name);
+    Http1Session::Start(std::move(session));
+    AcceptLoop(a);
+  });
+}
+
+void Worker::ArmSweep() {
+  // Every 100 ms: expire session deadlines; every second: close stale pooled connections.
+  sweep_timer_.expires_after(std::chrono::milliseconds(100));
+  sweep_timer_.async_wait([this](boost::system::error_code ec) {
+    if (ec) return;
+    const auto now = std::chrono::steady_clock::now();
+    std::vector<Http1Session*> copy(sessions_.begin(), sessions_.end());
+    for (Http1Session* s : copy) {
+      if (sessions_.contains(s)) s->CheckDeadline(now);
+    }
+    if (++sweeps_ % 10 == 0) clusters_.SweepIdle(now);
+    ArmSweep();
+  });
+}
+
+void Worker::BeginDrain() {
+  draining_ = true;
+  for (auto& a : acceptors_) {
+    boost::system::error_code ec;
+    a->acceptor->close(ec);
+  }
+  acceptors_.clear();
+  std::vector<Http1Session*> copy(sessions_.begin(), sessions_.end());
+  for (Http1Session* s : copy) {
+    if (sessions_.contains(s)) s->CloseIfIdle();
+  }
+  clusters_.CloseAllIdle();
+}
+
+void Worker::LogRequest(const RequestInfo& info) {
+  if (!access_log_.Write(info) || log_flush_armed_) return;
+  log_flush_armed_ = true;
+  log_timer_.expires_after(std::chrono::milliseconds(100));
+  log_timer_.async_wait([this](boost::system::error_code) {
+    log_flush_armed_ = false;
+    access_log_.Flush();
+  });
+}
+
+void Worker::Register(Http1Session* s) {
+  sessions_.insert(s);
+  active_sessions_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void Worker::Unregister(Http1Session* s) {
+  sessions_.erase(s);
+  active_sessions_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+}  // namespace outrigger::proxy

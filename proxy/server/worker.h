@@ -1,0 +1,94 @@
+// A worker: one thread running one single-threaded io_context that owns its own SO_REUSEPORT
+// acceptors, sessions, upstream pools, load-balancer state, stats and access-log buffer. Nothing
+// here is shared with other threads except through posted functions, so nothing is locked.
+// The main thread hands it new config snapshots with ApplySnapshot().
+#ifndef OUTRIGGER_PROXY_SERVER_WORKER_H_
+#define OUTRIGGER_PROXY_SERVER_WORKER_H_
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "proxy/config/snapshot.h"
+#include "proxy/server/access_log.h"
+#include "proxy/server/stats.h"
+#include "proxy/upstream/cluster_manager.h"
+
+namespace outrigger::proxy {
+
+class Http1Session;
+
+// A listening socket the main thread created for this worker.
+struct ListenerSocket {
+  std::string name;
+  int fd = -1;
+  bool ipv6 = false;
+};
+
+class Worker {
+ public:
+  Worker(int index, bool access_log);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  void Start();
+  void Stop();  // stops the loop and joins the thread
+  boost::asio::io_context& io_context() { return ioc_; }
+  int index() const { return index_; }
+  // Sessions open on this worker (read from other threads for draining).
+  int active_sessions() const { return active_sessions_.load(std::memory_order_relaxed); }
+
+  // Called on the worker thread (post them):
+  void ApplySnapshot(std::shared_ptr<const Snapshot> snapshot, std::vector<ListenerSocket> add);
+  void BeginDrain();
+  void FlushAccessLog() { access_log_.Flush(); }
+
+  // For sessions, on the worker thread:
+  const std::shared_ptr<const Snapshot>& snapshot() const { return snapshot_; }
+  ClusterManager& clusters() { return clusters_; }
+  WorkerStats& stats() { return stats_; }
+  ListenerStats* listener_stats(const std::string& name) { return &stats_.listeners[name]; }
+  bool draining() const { return draining_; }
+  uint64_t Random();
+  void LogRequest(const RequestInfo& info);
+  void Register(Http1Session* s);
+  void Unregister(Http1Session* s);
+
+ private:
+  struct Acceptor {
+    std::string name;
+    std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor;
+  };
+  void AcceptLoop(Acceptor* a);
+  void ArmSweep();
+
+  const int index_;
+  boost::asio::io_context ioc_{1};
+  std::thread thread_;
+  std::shared_ptr<const Snapshot> snapshot_;
+  WorkerStats stats_;
+  ClusterManager clusters_{&stats_};
+  AccessLog access_log_;
+  boost::asio::steady_timer sweep_timer_{ioc_};
+  boost::asio::steady_timer log_timer_{ioc_};
+  bool log_flush_armed_ = false;
+  std::vector<std::unique_ptr<Acceptor>> acceptors_;
+  absl::flat_hash_set<Http1Session*> sessions_;
+  std::atomic<int> active_sessions_{0};
+  bool draining_ = false;
+  uint64_t rng_state_;
+  int sweeps_ = 0;
+};
+
+}  // namespace outrigger::proxy
+
+#endif  // OUTRIGGER_PROXY_SERVER_WORKER_H_

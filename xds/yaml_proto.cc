@@ -1,0 +1,282 @@
+// YAML -> protobuf. We walk the YAML tree alongside the message descriptor and write JSON that
+// protobuf's own JSON parser then reads. The walk rejects unknown fields and wrong shapes with the
+// YAML position at hand; for value errors found by the JSON parser we map its field path back to
+// the YAML node we wrote it from.
+#include "xds/yaml_proto.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "absl/strings/string_view.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "google/protobuf/descriptor.h"
+#include "google/protobuf/message.h"
+#include "google/protobuf/util/json_util.h"
+
+namespace outrigger::xds {
+namespace {
+
+using google::protobuf::Descriptor;
+using google::protobuf::FieldDescriptor;
+
+// Paths are compared without underscores and case so that "connectTimeout" (as written in YAML)
+// and "connect_timeout" (as protobuf reports it) meet.
+std::string NormalizePath(absl::string_view path) {
+  std::string out;
+  out.reserve(path.size());
+  for (char c : path) {
+    if (c != '_') out.push_back(absl::ascii_tolower(static_cast<unsigned char>(c)));
+  }
+  return out;
+}
+
+void AppendJsonString(absl::string_view s, std::string* out) {
+  out->push_back('"');
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': out->append("\\\""); break;
+      case '\\': out->append("\\\\"); break;
+      case '\n': out->append("\\n"); break;
+      case '\r': out->append("\\r"); break;
+      case '\t': out->append("\\t"); break;
+      default:
+        if (c < 0x20) {
+          absl::StrAppend(out, "\\u00", absl::Hex(c, absl::kZeroPad2));
+        } else {
+          out->push_back(static_cast<char>(c));
+        }
+    }
+  }
+  out->push_back('"');
+}
+
+bool LooksNumeric(const std::string& s) {
+  if (s.empty()) return false;
+  size_t i = (s[0] == '-' || s[0] == '+') ? 1 : 0;
+  if (i == s.size()) return false;
+  bool digit = false;
+  for (; i < s.size(); ++i) {
+    char c = s[i];
+    if (absl::ascii_isdigit(static_cast<unsigned char>(c))) {
+      digit = true;
+    } else if (c != '.' && c != 'e' && c != 'E' && c != '-' && c != '+') {
+      return false;
+    }
+  }
+  return digit;
+}
+
+bool IsWellKnownScalar(const Descriptor* d) {
+  const std::string& n = d->full_name();
+  return n == "google.protobuf.Duration" || n == "google.protobuf.Timestamp" ||
+         n == "google.protobuf.FieldMask";
+}
+
+bool IsWrapper(const Descriptor* d) {
+  return d->file()->name() == "google/protobuf/wrappers.proto";
+}
+
+class Converter {
+ public:
+  explicit Converter(absl::string_view source) : source_(source) {}
+
+  absl::Status Message(const YAML::Node& node, const Descriptor* d, const std::string& path,
+                       std::string* out) {
+    Remember(path, node);
+    if (node.IsNull()) {
+      out->append("{}");
+      return absl::OkStatus();
+    }
+    if (!node.IsMap()) return Error(node, path, absl::StrCat("expected a mapping for ",
+                                                             d->full_name(), ", got ",
+                                                             KindName(node)));
+    out->push_back('{');
+    bool first = true;
+    for (const auto& kv : node) {
+      if (!kv.first.IsScalar()) return Error(kv.first, path, "a mapping key must be a string");
+      const std::string key = kv.first.Scalar();
+      const FieldDescriptor* f = d->FindFieldByName(key);
+      if (f == nullptr) f = d->FindFieldByCamelcaseName(key);
+      if (f == nullptr) {
+        std::vector<std::string> known;
+        for (int i = 0; i < d->field_count(); ++i) known.push_back(d->field(i)->name());
+        return Error(kv.first, Join(path, key),
+                     absl::StrCat("unknown field '", key, "' in ", d->name(), " (known fields: ",
+                                  absl::StrJoin(known, ", "), ")"));
+      }
+      if (!first) out->push_back(',');
+      first = false;
+      AppendJsonString(f->json_name(), out);
+      out->push_back(':');
+      if (auto s = Field(kv.second, f, Join(path, f->name()), out); !s.ok()) return s;
+    }
+    out->push_back('}');
+    return absl::OkStatus();
+  }
+
+  // Turns an error from protobuf's JSON parser into one that points at the YAML.
+  absl::Status MapParseError(const absl::Status& s) const {
+    std::string msg(s.message());
+    // Messages look like "(clusters[0].connect_timeout): invalid value ..." or
+    // "(clusters[0]) bogus: Cannot find field.".
+    std::string path;
+    if (!msg.empty() && msg[0] == '(') {
+      size_t close = msg.find(')');
+      if (close != std::string::npos) {
+        path = msg.substr(1, close - 1);
+        msg = std::string(absl::StripLeadingAsciiWhitespace(
+            absl::StripPrefix(msg.substr(close + 1), ":")));
+      }
+    }
+    auto it = marks_.find(NormalizePath(path));
+    if (it == marks_.end()) {
+      return absl::InvalidArgumentError(absl::StrCat(source_, ": ", path.empty() ? "" : path,
+                                                     path.empty() ? "" : ": ", msg));
+    }
+    return absl::InvalidArgumentError(absl::StrCat(source_, ":", it->second.line + 1, ":",
+                                                   it->second.column + 1, ": ", path, ": ", msg));
+  }
+
+ private:
+  absl::Status Field(const YAML::Node& node, const FieldDescriptor* f, const std::string& path,
+                     std::string* out) {
+    Remember(path, node);
+    if (node.IsNull()) {
+      out->append("null");
+      return absl::OkStatus();
+    }
+    if (f->is_map()) {
+      if (!node.IsMap()) return Error(node, path, absl::StrCat("expected a mapping, got ",
+                                                               KindName(node)));
+      const FieldDescriptor* value = f->message_type()->map_value();
+      out->push_back('{');
+      bool first = true;
+      for (const auto& kv : node) {
+        if (!kv.first.IsScalar()) return Error(kv.first, path, "a mapping key must be a string");
+        if (!first) out->push_back(',');
+        first = false;
+        AppendJsonString(kv.first.Scalar(), out);
+        out->push_back(':');
+        if (auto s = Singular(kv.second, value, Join(path, kv.first.Scalar()), out); !s.ok()) {
+          return s;
+        }
+      }
+      out->push_back('}');
+      return absl::OkStatus();
+    }
+    if (f->is_repeated()) {
+      if (!node.IsSequence()) return Error(node, path, absl::StrCat("expected a list, got ",
+                                                                    KindName(node)));
+      out->push_back('[');
+      for (size_t i = 0; i < node.size(); ++i) {
+        if (i > 0) out->push_back(',');
+        std::string item_path = absl::StrCat(path, "[", i, "]");
+        if (auto s = Singular(node[i], f, item_path, out); !s.ok()) return s;
+      }
+      out->push_back(']');
+      return absl::OkStatus();
+    }
+    return Singular(node, f, path, out);
+  }
+
+  absl::Status Singular(const YAML::Node& node, const FieldDescriptor* f, const std::string& path,
+                        std::string* out) {
+    Remember(path, node);
+    if (node.IsNull()) {
+      out->append("null");
+      return absl::OkStatus();
+    }
+    if (f->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
+      const Descriptor* d = f->message_type();
+      if (IsWellKnownScalar(d) || IsWrapper(d)) {
+        if (!node.IsScalar()) return Error(node, path, "expected a single value");
+        Scalar(node, IsWrapper(d) && d->field(0)->cpp_type() != FieldDescriptor::CPPTYPE_STRING,
+               out);
+        return absl::OkStatus();
+      }
+      return Message(node, d, path, out);
+    }
+    if (!node.IsScalar()) {
+      return Error(node, path, absl::StrCat("expected a single value, got ", KindName(node)));
+    }
+    const bool raw = f->cpp_type() != FieldDescriptor::CPPTYPE_STRING &&
+                     f->cpp_type() != FieldDescriptor::CPPTYPE_ENUM;
+    Scalar(node, raw, out);
+    return absl::OkStatus();
+  }
+
+  // Numbers and booleans are written bare when they look like one; everything else is quoted so
+  // that protobuf reports a readable "invalid value" instead of a JSON syntax error.
+  static void Scalar(const YAML::Node& node, bool raw_allowed, std::string* out) {
+    const std::string& v = node.Scalar();
+    const bool plain = node.Tag() != "!";
+    if (raw_allowed && plain && (LooksNumeric(v) || v == "true" || v == "false")) {
+      out->append(v);
+    } else {
+      AppendJsonString(v, out);
+    }
+  }
+
+  static std::string Join(const std::string& path, absl::string_view name) {
+    return path.empty() ? std::string(name) : absl::StrCat(path, ".", name);
+  }
+
+  static const char* KindName(const YAML::Node& n) {
+    if (n.IsMap()) return "a mapping";
+    if (n.IsSequence()) return "a list";
+    if (n.IsScalar()) return "a single value";
+    return "nothing";
+  }
+
+  void Remember(const std::string& path, const YAML::Node& node) {
+    marks_.emplace(NormalizePath(path), node.Mark());
+  }
+
+  absl::Status Error(const YAML::Node& node, const std::string& path, absl::string_view what) {
+    const YAML::Mark m = node.Mark();
+    return absl::InvalidArgumentError(absl::StrCat(source_, ":", m.line + 1, ":", m.column + 1,
+                                                   ": ", path.empty() ? "(top level)" : path,
+                                                   ": ", what));
+  }
+
+  std::string source_;
+  std::map<std::string, YAML::Mark> marks_;
+};
+
+}  // namespace
+
+absl::Status YamlToProto(absl::string_view yaml, absl::string_view source,
+                         google::protobuf::Message* msg) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(std::string(yaml));
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat(source, ":", e.mark.line + 1, ":",
+                                                   e.mark.column + 1, ": invalid YAML: ", e.msg));
+  }
+  Converter conv(source);
+  std::string json;
+  if (auto s = conv.Message(root, msg->GetDescriptor(), "", &json); !s.ok()) return s;
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = false;
+  msg->Clear();
+  auto s = google::protobuf::util::JsonStringToMessage(json, msg, options);
+  if (!s.ok()) return conv.MapParseError(absl::InvalidArgumentError(std::string(s.message())));
+  return absl::OkStatus();
+}
+
+absl::Status YamlFileToProto(const std::string& path, google::protobuf::Message* msg) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open file"));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return YamlToProto(ss.str(), path, msg);
+}
+
+}  // namespace outrigger::xds
