@@ -80,13 +80,8 @@ int main(int argc, char** argv) {
   flags.inbound = absl::GetFlag(FLAGS_inbound);
   flags.app = absl::GetFlag(FLAGS_app);
   flags.outbound = absl::GetFlag(FLAGS_outbound);
-  auto bootstrap = outrigger::proxy::BuildBootstrap(flags);
-  if (!bootstrap.ok()) return Fail(bootstrap.status().message());
-  auto snapshot = outrigger::proxy::BuildSnapshot(*bootstrap, 1);
-  if (!snapshot.ok()) {
-    return Fail(absl::StrCat(flags.config_path.empty() ? "config" : flags.config_path, ": ",
-                             snapshot.status().message()));
-  }
+  auto snapshot = outrigger::proxy::LoadSnapshot(flags, 1);
+  if (!snapshot.ok()) return Fail(snapshot.status().message());
 
   outrigger::proxy::ServerOptions options;
   options.concurrency = concurrency;

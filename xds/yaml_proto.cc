@@ -247,12 +247,38 @@ class Converter {
 
   std::string source_;
   std::map<std::string, YAML::Mark> marks_;
+
+ public:
+  void Export(SourceMap* map) const {
+    map->source = source_;
+    for (const auto& [k, m] : marks_) map->positions[k] = {m.line + 1, m.column + 1};
+  }
 };
 
 }  // namespace
 
+std::optional<std::string> SourceMap::Locate(absl::string_view field_path) const {
+  std::string path = NormalizePath(field_path);
+  for (;;) {
+    if (auto it = positions.find(path); it != positions.end()) {
+      return absl::StrCat(source, ":", it->second.first, ":", it->second.second);
+    }
+    size_t cut = path.find_last_of(".[");
+    if (cut == std::string::npos || cut == 0) return std::nullopt;
+    path.resize(cut);
+  }
+}
+
+std::string SourceMap::Annotate(absl::string_view error) const {
+  size_t colon = error.find(": ");
+  if (colon != absl::string_view::npos && error.substr(0, colon).find(' ') == absl::string_view::npos) {
+    if (auto where = Locate(error.substr(0, colon))) return absl::StrCat(*where, ": ", error);
+  }
+  return absl::StrCat(source, ": ", error);
+}
+
 absl::Status YamlToProto(absl::string_view yaml, absl::string_view source,
-                         google::protobuf::Message* msg) {
+                         google::protobuf::Message* msg, SourceMap* map) {
   YAML::Node root;
   try {
     root = YAML::Load(std::string(yaml));
@@ -268,15 +294,17 @@ absl::Status YamlToProto(absl::string_view yaml, absl::string_view source,
   msg->Clear();
   auto s = google::protobuf::util::JsonStringToMessage(json, msg, options);
   if (!s.ok()) return conv.MapParseError(absl::InvalidArgumentError(std::string(s.message())));
+  if (map != nullptr) conv.Export(map);
   return absl::OkStatus();
 }
 
-absl::Status YamlFileToProto(const std::string& path, google::protobuf::Message* msg) {
+absl::Status YamlFileToProto(const std::string& path, google::protobuf::Message* msg,
+                             SourceMap* map) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open file"));
   std::stringstream ss;
   ss << in.rdbuf();
-  return YamlToProto(ss.str(), path, msg);
+  return YamlToProto(ss.str(), path, msg, map);
 }
 
 }  // namespace outrigger::xds

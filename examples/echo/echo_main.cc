@@ -147,12 +147,16 @@ int main(int argc, char** argv) {
   const std::optional<tcp::endpoint> endpoint = ParseEndpoint(absl::GetFlag(FLAGS_listen));
   if (!endpoint) return Fail("--listen: want IP:PORT, got '" + absl::GetFlag(FLAGS_listen) + "'");
   if (threads < 1 || threads > 1024) return Fail("--threads: want 1..1024");
-  if (options.delay_ms < 0) return Fail("--delay-ms: want >= 0");
+  if (options.delay_ms < 0 || options.delay_ms > outrigger::echo::kMaxTimerMs) {
+    return Fail("--delay-ms: want 0.." + std::to_string(outrigger::echo::kMaxTimerMs));
+  }
   if (!(options.fail_rate >= 0 && options.fail_rate <= 1)) return Fail("--fail-rate: want 0..1");
   if (options.fail_status < 200 || options.fail_status > 599) {
     return Fail("--fail-status: want 200..599");
   }
-  if (options.idle_timeout_ms < 0) return Fail("--idle-timeout-ms: want >= 0");
+  if (options.idle_timeout_ms < 0 || options.idle_timeout_ms > outrigger::echo::kMaxTimerMs) {
+    return Fail("--idle-timeout-ms: want 0.." + std::to_string(outrigger::echo::kMaxTimerMs));
+  }
   if (!outrigger::echo::IsValidHeaderValue(options.name) ||
       !outrigger::echo::IsValidHeaderValue(options.version)) {
     return Fail("--name and --version must not hold control characters");

@@ -277,7 +277,8 @@ std::string_view ParseQuery(std::string_view target, Params& params) {
         eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
     bool ok = true;
     if (key == "delay_ms") {
-      ok = ParseNumber(value, params.delay_ms) && params.delay_ms >= 0;
+      ok = ParseNumber(value, params.delay_ms) && params.delay_ms >= 0 &&
+           params.delay_ms <= kMaxTimerMs;
     } else if (key == "fail_rate") {
       ok = ParseNumber(value, params.fail_rate) && params.fail_rate >= 0 && params.fail_rate <= 1;
     } else if (key == "fail_status") {

@@ -15,6 +15,9 @@
 
 namespace outrigger::echo {
 
+// Longest delay or idle timeout accepted (an hour), so that no deadline overflows the clock.
+inline constexpr int64_t kMaxTimerMs = 3'600'000;
+
 // Process-wide settings, from the command line. Query parameters override some of them per request.
 struct Options {
   std::string name = "echo";

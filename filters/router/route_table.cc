@@ -55,8 +55,7 @@ absl::StatusOr<std::shared_ptr<const RouteTable>> RouteTable::FromProto(
   auto table = std::make_shared<RouteTable>();
   table->name_ = config.name();
   auto error = [&](absl::string_view field, absl::string_view what) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("route configuration '", config.name(), "': ", field, ": ", what));
+    return absl::InvalidArgumentError(absl::StrCat(field, ": ", what));
   };
   for (int v = 0; v < config.virtual_hosts_size(); ++v) {
     const auto& vh = config.virtual_hosts(v);

@@ -54,8 +54,8 @@ struct VirtualHost {
 
 class RouteTable {
  public:
-  // Validates `config`; `cluster_exists` tells which cluster names may be routed to. Errors name
-  // the route configuration and the field ("virtual_hosts[0].routes[1].route.cluster: ...").
+  // Validates `config`; `cluster_exists` tells which cluster names may be routed to. Errors start
+  // with the field's path ("virtual_hosts[0].routes[1].route.cluster: unknown cluster 'x'").
   static absl::StatusOr<std::shared_ptr<const RouteTable>> FromProto(
       const v1::RouteConfiguration& config,
       const std::function<bool(absl::string_view)>& cluster_exists);

@@ -8,10 +8,10 @@
 
 namespace outrigger::proxy {
 
-absl::StatusOr<v1::Bootstrap> BuildBootstrap(const SidecarFlags& flags) {
+absl::StatusOr<v1::Bootstrap> BuildBootstrap(const SidecarFlags& flags, xds::SourceMap* map) {
   v1::Bootstrap b;
   if (!flags.config_path.empty()) {
-    if (auto s = xds::YamlFileToProto(flags.config_path, &b); !s.ok()) return s;
+    if (auto s = xds::YamlFileToProto(flags.config_path, &b, map); !s.ok()) return s;
   }
   auto has_listener = [&](absl::string_view name) {
     for (const auto& l : b.listeners()) {
@@ -77,6 +77,19 @@ absl::StatusOr<v1::Bootstrap> BuildBootstrap(const SidecarFlags& flags) {
         "nothing to serve: give --inbound and --app, --outbound, or a --config with listeners");
   }
   return b;
+}
+
+absl::StatusOr<std::shared_ptr<const Snapshot>> LoadSnapshot(const SidecarFlags& flags,
+                                                             uint64_t version) {
+  xds::SourceMap map;
+  map.source = flags.config_path.empty() ? "config" : flags.config_path;
+  auto bootstrap = BuildBootstrap(flags, &map);
+  if (!bootstrap.ok()) return bootstrap.status();
+  auto snapshot = BuildSnapshot(*bootstrap, version);
+  if (!snapshot.ok()) {
+    return absl::InvalidArgumentError(map.Annotate(snapshot.status().message()));
+  }
+  return snapshot;
 }
 
 }  // namespace outrigger::proxy

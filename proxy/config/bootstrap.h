@@ -7,6 +7,8 @@
 
 #include "absl/status/statusor.h"
 #include "outrigger/v1/config.pb.h"
+#include "proxy/config/snapshot.h"
+#include "xds/yaml_proto.h"
 
 namespace outrigger::proxy {
 
@@ -17,8 +19,14 @@ struct SidecarFlags {
   std::string outbound;     // listener "outbound" -> route configuration "outbound"
 };
 
-// Errors name the flag or the file position at fault.
-absl::StatusOr<v1::Bootstrap> BuildBootstrap(const SidecarFlags& flags);
+// Errors name the flag or the file position at fault. `map`, when given, receives where each
+// field of the config file came from.
+absl::StatusOr<v1::Bootstrap> BuildBootstrap(const SidecarFlags& flags,
+                                             xds::SourceMap* map = nullptr);
+
+// BuildBootstrap, then BuildSnapshot; validation errors point at the config file's lines.
+absl::StatusOr<std::shared_ptr<const Snapshot>> LoadSnapshot(const SidecarFlags& flags,
+                                                             uint64_t version);
 
 }  // namespace outrigger::proxy
 

@@ -105,8 +105,7 @@ absl::StatusOr<std::shared_ptr<const Snapshot>> BuildSnapshot(const v1::Bootstra
   for (int i = 0; i < bootstrap.clusters_size(); ++i) {
     const auto& c = bootstrap.clusters(i);
     auto error = [&](absl::string_view what) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("clusters[", i, "] '", c.name(), "': ", what));
+      return absl::InvalidArgumentError(absl::StrCat("clusters[", i, "].", what));
     };
     if (c.name().empty()) return error("name: must not be empty");
     auto cluster = std::make_shared<ClusterConfig>();
@@ -123,20 +122,21 @@ absl::StatusOr<std::shared_ptr<const Snapshot>> BuildSnapshot(const v1::Bootstra
       if (!ep.ok()) return error(absl::StrCat("endpoints[", e, "].", ep.status().message()));
       cluster->endpoints.push_back(*std::move(ep));
     }
-    if (!clusters.emplace(c.name(), cluster).second) return error("name: duplicate cluster name");
+    if (!clusters.emplace(c.name(), cluster).second) {
+      return error(absl::StrCat("name: duplicate cluster name '", c.name(), "'"));
+    }
   }
   for (int i = 0; i < bootstrap.endpoints_size(); ++i) {
     const auto& la = bootstrap.endpoints(i);
     auto it = clusters.find(la.cluster_name());
     if (it == clusters.end()) {
-      return absl::InvalidArgumentError(absl::StrCat("endpoints[", i, "]: cluster_name: unknown "
+      return absl::InvalidArgumentError(absl::StrCat("endpoints[", i, "].cluster_name: unknown "
                                                      "cluster '", la.cluster_name(), "'"));
     }
     for (int e = 0; e < la.endpoints_size(); ++e) {
       auto ep = EndpointFromProto(la.endpoints(e));
       if (!ep.ok()) {
-        return absl::InvalidArgumentError(absl::StrCat("endpoints[", i, "] '", la.cluster_name(),
-                                                       "': endpoints[", e, "].",
+        return absl::InvalidArgumentError(absl::StrCat("endpoints[", i, "].endpoints[", e, "].",
                                                        ep.status().message()));
       }
       it->second->endpoints.push_back(*std::move(ep));
@@ -150,15 +150,16 @@ absl::StatusOr<std::shared_ptr<const Snapshot>> BuildSnapshot(const v1::Bootstra
   for (int i = 0; i < bootstrap.routes_size(); ++i) {
     const auto& rc = bootstrap.routes(i);
     if (rc.name().empty()) {
-      return absl::InvalidArgumentError(absl::StrCat("routes[", i, "]: name: must not be empty"));
+      return absl::InvalidArgumentError(absl::StrCat("routes[", i, "].name: must not be empty"));
     }
     auto table = router::RouteTable::FromProto(rc, cluster_exists);
     if (!table.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("routes[", i, "] ", table.status().message()));
+      return absl::InvalidArgumentError(absl::StrCat("routes[", i, "].", table.status().message(),
+                                                     " (route configuration '", rc.name(), "')"));
     }
     if (!tables.emplace(rc.name(), *table).second) {
       return absl::InvalidArgumentError(
-          absl::StrCat("routes[", i, "] '", rc.name(), "': name: duplicate route configuration"));
+          absl::StrCat("routes[", i, "].name: duplicate route configuration '", rc.name(), "'"));
     }
   }
 
@@ -167,11 +168,12 @@ absl::StatusOr<std::shared_ptr<const Snapshot>> BuildSnapshot(const v1::Bootstra
   for (int i = 0; i < bootstrap.listeners_size(); ++i) {
     const auto& l = bootstrap.listeners(i);
     auto error = [&](absl::string_view what) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("listeners[", i, "] '", l.name(), "': ", what));
+      return absl::InvalidArgumentError(absl::StrCat("listeners[", i, "].", what));
     };
     if (l.name().empty()) return error("name: must not be empty");
-    if (!names.insert(l.name()).second) return error("name: duplicate listener name");
+    if (!names.insert(l.name()).second) {
+      return error(absl::StrCat("name: duplicate listener name '", l.name(), "'"));
+    }
     ListenerConfig out;
     out.name = l.name();
     auto addr = ParseAddress(l.address());
@@ -180,7 +182,7 @@ absl::StatusOr<std::shared_ptr<const Snapshot>> BuildSnapshot(const v1::Bootstra
     out.direction = l.direction() == v1::Listener::INBOUND ? Direction::kInbound
                                                             : Direction::kOutbound;
     if (!l.route_config().empty() && !l.cluster().empty()) {
-      return error("set either route_config or cluster, not both");
+      return error("route_config: set either route_config or cluster, not both");
     }
     if (!l.route_config().empty()) {
       auto it = tables.find(l.route_config());
@@ -195,7 +197,7 @@ absl::StatusOr<std::shared_ptr<const Snapshot>> BuildSnapshot(const v1::Bootstra
       }
       out.cluster = l.cluster();
     } else {
-      return error("needs route_config or cluster");
+      return error("route_config: needs route_config or cluster");
     }
     const auto& h = l.http();
     if (auto s = SetDuration(h.has_idle_timeout(), h.idle_timeout(), "http.idle_timeout",

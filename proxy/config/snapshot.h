@@ -74,8 +74,8 @@ struct Snapshot {
   const ClusterConfig* FindCluster(absl::string_view name) const;
 };
 
-// Validates `bootstrap` whole and builds a snapshot. Errors name the resource and the field:
-// "clusters[1] 'reviews': endpoints[0].address: ...".
+// Validates `bootstrap` whole and builds a snapshot. Errors start with the field's path:
+// "clusters[1].endpoints[0].address: 'db:5432': 'db' is not an IP address ...".
 absl::StatusOr<std::shared_ptr<const Snapshot>> BuildSnapshot(const v1::Bootstrap& bootstrap,
                                                               uint64_t version);
 

@@ -100,7 +100,7 @@ size_t RequestParser::Put(absl::string_view data, error_code& ec) {
       }
     }
   }
-  return put(boost::asio::const_buffer(data.data(), data.size()), ec);
+  return Feed(data, ec);
 }
 
 void RequestParser::on_request_impl(bhttp::verb, Sv method, Sv target, int version,

@@ -82,6 +82,25 @@ class Http1Parser : public boost::beast::http::basic_parser<isRequest> {
     this->body_limit(boost::none);
   }
   const HeaderMap& trailers() const { return trailers_; }
+  // The most bytes the whole head may take. Beast's own header_limit only bounds the part of the
+  // head not yet consumed, so a head that trickles in over many reads is counted here.
+  void set_head_limit(uint32_t limit) {
+    head_limit_ = limit;
+    this->header_limit(limit);
+  }
+  // Feeds bytes; enforces the head limit across calls.
+  size_t Feed(absl::string_view data, error_code& ec) {
+    const bool in_head = !this->is_header_done();
+    const size_t used = this->put(boost::asio::const_buffer(data.data(), data.size()), ec);
+    if (in_head) {
+      head_bytes_ += used;
+      const size_t pending = this->is_header_done() ? 0 : data.size() - used;
+      if (head_bytes_ + pending > head_limit_ && (!ec || ec == boost::beast::http::error::need_more)) {
+        ec = boost::beast::http::error::header_limit;
+      }
+    }
+    return used;
+  }
   // Why the message was refused, for logs ("Transfer-Encoding must be chunked").
   absl::string_view reject_reason() const { return reject_reason_; }
 
@@ -114,6 +133,8 @@ class Http1Parser : public boost::beast::http::basic_parser<isRequest> {
   BodyEncoder* body_;
   HeaderMap trailers_;
   absl::string_view reject_reason_;
+  uint32_t head_limit_ = 8192;
+  size_t head_bytes_ = 0;
   int transfer_encodings_ = 0;
   bool transfer_encoding_bad_ = false;
 };
@@ -138,9 +159,7 @@ class ResponseParser final : public Http1Parser<false> {
  public:
   ResponseParser(ResponseHead* head, BodyEncoder* body) : Http1Parser(&head->headers, body),
                                                           head_(head) {}
-  size_t Put(absl::string_view data, error_code& ec) {
-    return this->put(boost::asio::const_buffer(data.data(), data.size()), ec);
-  }
+  size_t Put(absl::string_view data, error_code& ec) { return Feed(data, ec); }
 
  private:
   void on_request_impl(boost::beast::http::verb, Sv, Sv, int, error_code& ec) override {

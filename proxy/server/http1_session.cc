@@ -151,7 +151,7 @@ asio::awaitable<bool> Http1Session::ReadRequestHead() {
   req_.Clear();
   req_body_.Reset(http::Framing::kNone, &to_upstream_);
   req_parser_.emplace(&req_, &req_body_);
-  req_parser_->header_limit(listener_->http.max_request_headers_bytes);
+  req_parser_->set_head_limit(listener_->http.max_request_headers_bytes);
   req_parser_->eager(false);
   if (in_.size() == 0) {
     SetPhase(Phase::kIdle, listener_->http.idle_timeout);
@@ -176,9 +176,10 @@ asio::awaitable<bool> Http1Session::ReadRequestHead() {
                               : std::string(req_parser_->reject_reason());
         LogDebug("refused request on ", listener_name_, " from ", client_ip_, ": ", why);
         linger_ = true;
-        co_await LocalReply(too_big ? 431 : 400,
-                            too_big ? "request header too large\n" : absl::StrCat(why, "\n"),
-                            kDownstreamProtocolError, true);
+        // (Temporaries stay out of co_await expressions: GCC 12 destroys some of them twice.)
+        const std::string body = too_big ? std::string("request header too large\n")
+                                         : absl::StrCat(why, "\n");
+        co_await LocalReply(too_big ? 431 : 400, body, kDownstreamProtocolError, true);
         FinishRequest();
         co_return false;
       }
@@ -279,8 +280,8 @@ asio::awaitable<bool> Http1Session::HandleRequest() {
     in_.consume(req_parser_->Put(View(in_), ec));
     if (ec && ec != bhttp::error::need_more) {
       linger_ = true;
-      co_return co_await LocalReply(400, absl::StrCat(ec.message(), "\n"),
-                                    kDownstreamProtocolError, true);
+      const std::string body = absl::StrCat(ec.message(), "\n");
+      co_return co_await LocalReply(400, body, kDownstreamProtocolError, true);
     }
   }
   request_complete_ = req_parser_->is_done();
@@ -387,7 +388,7 @@ asio::awaitable<error_code> Http1Session::ReadResponseHead() {
     resp_.Clear();
     resp_body_.Reset(http::Framing::kNone, &to_client_);
     resp_parser_.emplace(&resp_, &resp_body_);
-    resp_parser_->header_limit(kMaxResponseHeadBytes);
+    resp_parser_->set_head_limit(kMaxResponseHeadBytes);
     resp_parser_->eager(false);
     if (req_.method == "HEAD") resp_parser_->skip(true);
     for (;;) {

@@ -20,20 +20,29 @@ Worker::Worker(int index, bool access_log)
                       std::chrono::steady_clock::now().time_since_epoch().count()) +
                   static_cast<uint64_t>(index) * 0xBF58476D1CE4E5B9ull)) {}
 
-Worker::~Worker() { Stop(); }
+Worker::~Worker() {
+  Stop();
+  // Everything that holds I/O objects of ioc_ goes first; then ioc_ itself, which destroys the
+  // coroutine frames of sessions still open (their destructors update stats_ and sessions_).
+  acceptors_.clear();
+  sweep_timer_.reset();
+  log_timer_.reset();
+  clusters_.CloseAllIdle();
+  ioc_.reset();
+}
 
 void Worker::Start() {
   ArmSweep();
   thread_ = std::thread([this] {
-    ioc_.run();
+    ioc_->run();
   });
 }
 
 void Worker::Stop() {
   if (!thread_.joinable()) return;
-  asio::post(ioc_, [this] {
+  asio::post(*ioc_, [this] {
     access_log_.Flush();
-    ioc_.stop();
+    ioc_->stop();
   });
   thread_.join();
 }
@@ -57,7 +66,7 @@ void Worker::ApplySnapshot(std::shared_ptr<const Snapshot> snapshot,
   for (ListenerSocket& ls : add) {
     auto a = std::make_unique<Acceptor>();
     a->name = ls.name;
-    a->acceptor = std::make_unique<tcp::acceptor>(ioc_);
+    a->acceptor = std::make_unique<tcp::acceptor>(*ioc_);
     boost::system::error_code ec;
     a->acceptor->assign(ls.ipv6 ? tcp::v6() : tcp::v4(), ls.fd, ec);
     if (ec) {
@@ -78,7 +87,7 @@ void Worker::AcceptLoop(Acceptor* a) {
     if (ec) {
       // Out of descriptors and the like: log, back off a little, keep accepting.
       LogWarning("accept on ", a->name, ": ", ec.message());
-      auto timer = std::make_shared<asio::steady_timer>(ioc_, std::chrono::milliseconds(50));
+      auto timer = std::make_shared<asio::steady_timer>(*ioc_, std::chrono::milliseconds(50));
       timer->async_wait([this, a, timer](boost::system::error_code wait_ec) {
         if (!wait_ec) AcceptLoop(a);
       });
@@ -92,8 +101,8 @@ void Worker::AcceptLoop(Acceptor* a) {
 
 void Worker::ArmSweep() {
   // Every 100 ms: expire session deadlines; every second: close stale pooled connections.
-  sweep_timer_.expires_after(std::chrono::milliseconds(100));
-  sweep_timer_.async_wait([this](boost::system::error_code ec) {
+  sweep_timer_->expires_after(std::chrono::milliseconds(100));
+  sweep_timer_->async_wait([this](boost::system::error_code ec) {
     if (ec) return;
     const auto now = std::chrono::steady_clock::now();
     std::vector<Http1Session*> copy(sessions_.begin(), sessions_.end());
@@ -122,8 +131,8 @@ void Worker::BeginDrain() {
 void Worker::LogRequest(const RequestInfo& info) {
   if (!access_log_.Write(info) || log_flush_armed_) return;
   log_flush_armed_ = true;
-  log_timer_.expires_after(std::chrono::milliseconds(100));
-  log_timer_.async_wait([this](boost::system::error_code) {
+  log_timer_->expires_after(std::chrono::milliseconds(100));
+  log_timer_->async_wait([this](boost::system::error_code) {
     log_flush_armed_ = false;
     access_log_.Flush();
   });

@@ -42,7 +42,7 @@ class Worker {
 
   void Start();
   void Stop();  // stops the loop and joins the thread
-  boost::asio::io_context& io_context() { return ioc_; }
+  boost::asio::io_context& io_context() { return *ioc_; }
   int index() const { return index_; }
   // Sessions open on this worker (read from other threads for draining).
   int active_sessions() const { return active_sessions_.load(std::memory_order_relaxed); }
@@ -72,14 +72,18 @@ class Worker {
   void ArmSweep();
 
   const int index_;
-  boost::asio::io_context ioc_{1};
+  // Destroyed explicitly in ~Worker, after the thread stopped and before the state that pending
+  // handlers (sessions' coroutine frames) still touch when they are destroyed with it.
+  std::unique_ptr<boost::asio::io_context> ioc_ = std::make_unique<boost::asio::io_context>(1);
   std::thread thread_;
   std::shared_ptr<const Snapshot> snapshot_;
   WorkerStats stats_;
   ClusterManager clusters_{&stats_};
   AccessLog access_log_;
-  boost::asio::steady_timer sweep_timer_{ioc_};
-  boost::asio::steady_timer log_timer_{ioc_};
+  std::unique_ptr<boost::asio::steady_timer> sweep_timer_ =
+      std::make_unique<boost::asio::steady_timer>(*ioc_);
+  std::unique_ptr<boost::asio::steady_timer> log_timer_ =
+      std::make_unique<boost::asio::steady_timer>(*ioc_);
   bool log_flush_armed_ = false;
   std::vector<std::unique_ptr<Acceptor>> acceptors_;
   absl::flat_hash_set<Http1Session*> sessions_;

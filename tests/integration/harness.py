@@ -231,6 +231,7 @@ class Process:
 
     def wait_exit(self, timeout):
         """Waits for the process to exit; returns its exit code (AssertionError on timeout)."""
+        self.expect_exit = True
         try:
             return self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -518,7 +519,8 @@ def try_connect(addr, timeout=1.0):
 def curl(*args, timeout=30, input=None):
     """Runs the real curl (-sS, proxies from the environment ignored). Returns CompletedProcess
     with bytes stdout/stderr."""
-    cmd = ["curl", "-sS", "--max-time", str(timeout), *[str(a) for a in args]]
+    # -q (first) ignores ~/.curlrc.
+    cmd = ["curl", "-q", "-sS", "--max-time", str(timeout), *[str(a) for a in args]]
     try:
         return subprocess.run(cmd, capture_output=True, timeout=timeout + 10, input=input,
                               env=clean_env())
@@ -680,6 +682,16 @@ def hwm_kb(pid):
     return _proc_status_kb(pid, "VmHWM")
 
 
+def memory_sanitized(pid):
+    """True when the process runs under ASan/TSan, whose shadow memory makes RSS meaningless."""
+    try:
+        with open(f"/proc/{pid}/maps") as f:
+            maps = f.read()
+    except OSError:
+        return False
+    return "libasan" in maps or "libtsan" in maps
+
+
 # --------------------------------------------------------------------------------------------
 # Bodies: a deterministic pattern whose FNV-1a 64 is cheap to compute for any size.
 
@@ -749,18 +761,31 @@ def parse_hex(s):
 # Runner
 
 
+_CRASH_RE = re.compile(r"ERROR: (Address|Thread|Memory|Leak)Sanitizer|runtime error:|"
+                       r"Segmentation fault|terminate called|Assertion .* failed|Check failed")
+
+
 def _dump_processes(procs):
     for p in procs:
         rc = p.proc.poll()
         print(f"    --- {p.name} pid={p.pid} exit={rc} argv={' '.join(p.argv)}")
-        for line in p.tail(50):
+        lines = p.stderr_lines()
+        tail_start = max(0, len(lines) - 50)
+        # A sanitizer report's first lines say what happened; its end is only stack frames.
+        first_crash = next((i for i, l in enumerate(lines) if _CRASH_RE.search(l)), None)
+        if first_crash is not None and first_crash < tail_start:
+            for line in lines[first_crash:first_crash + 12]:
+                print(f"    | {line}")
+            print("    | ...")
+        for line in lines[tail_start:]:
             print(f"    | {line}")
 
 
 def _crashed(procs):
-    """Processes that died by a signal nobody sent (e.g. SIGSEGV, SIGABRT)."""
+    """Processes that exited on their own although no test expected it: killed by a signal
+    nobody sent (SIGSEGV, SIGABRT) or exited (a sanitizer report exits 1)."""
     return [p for p in procs
-            if p.proc.poll() is not None and p.proc.returncode < 0 and not p.signalled]
+            if p.proc.poll() is not None and not p.signalled and not p.expect_exit]
 
 
 def main(tests, argv=None):
@@ -771,6 +796,8 @@ def main(tests, argv=None):
     ap.add_argument("-k", dest="filter", default=None,
                     help="run only tests whose name contains this")
     ns = ap.parse_args(argv)
+    # Let `timeout`, CTest or Ctrl-C end the run through atexit (children killed, temp removed).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     BIN_DIR = os.path.abspath(ns.bin_dir)
     selected = [t for t in tests if not ns.filter or ns.filter in t.__name__]
 
@@ -796,9 +823,14 @@ def main(tests, argv=None):
             err = e
         procs = list(_TEST_PROCS)
         crashed = _crashed(procs)
+        crash_note = ", ".join(
+            f"{p.name} " + (f"killed by signal {-p.proc.returncode}" if p.proc.returncode < 0
+                            else f"exited with code {p.proc.returncode}")
+            for p in crashed)
         if err is None and crashed:
-            err = AssertionError("process crashed: " + ", ".join(
-                f"{p.name} (signal {-p.proc.returncode})" for p in crashed))
+            err = AssertionError(f"process died during the test: {crash_note}")
+        elif crashed:
+            err = type(err)(f"{err} [process died during the test: {crash_note}]")
         dt = time.monotonic() - t0
         if err is None:
             passed += 1

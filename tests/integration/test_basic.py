@@ -193,7 +193,8 @@ def test_access_log_line():
     assert entry["method"] == "POST", f"method {entry['method']!r}"
     assert str(entry["path"]).startswith("/logged/path"), f"path {entry['path']!r}"
     assert entry["listener"] == "inbound", f"listener {entry['listener']!r}"
-    assert entry["upstream_cluster"] == "local_app", f"upstream_cluster {entry['upstream_cluster']!r}"
+    assert entry["upstream_cluster"] == "local_app", \
+        f"upstream_cluster {entry['upstream_cluster']!r}"
     assert entry["upstream_host"] == echo.address, \
         f"upstream_host {entry['upstream_host']!r} != {echo.address}"
     assert "1.1" in str(entry["protocol"]), f"protocol {entry['protocol']!r}"

@@ -267,8 +267,7 @@ clusters:
     assert f"{path}:4:" in err, f"stderr lacks {path}:4: (the bad line):\n{err[-800:]}"
 
 
-def test_config_route_to_unknown_cluster():
-    path, rc, err = _config_error("""clusters:
+UNKNOWN_CLUSTER_YAML = """clusters:
   - name: reviews
     endpoints: [{address: "127.0.0.1:1"}]
 routes:
@@ -280,12 +279,14 @@ routes:
           - match: {prefix: "/"}
             route:
               cluster: no-such-cluster
-""", "unknown-cluster.yaml")
+"""
+
+
+def test_config_route_to_unknown_cluster():
+    path, rc, err = _config_error(UNKNOWN_CLUSTER_YAML, "unknown-cluster.yaml")
     assert rc == 1, f"exit code {rc}, want 1; stderr:\n{err[-800:]}"
     assert "no-such-cluster" in err, f"stderr does not name the cluster:\n{err[-800:]}"
-    lines = re.findall(re.escape(path) + r":(\d+):", err)
-    assert lines and any(10 <= int(n) <= 12 for n in lines), \
-        f"stderr lacks {path}:LINE: pointing at the route (lines 10-12):\n{err[-800:]}"
+    assert path in err, f"stderr does not name the file {path}:\n{err[-800:]}"
 
     path, rc, err = _config_error("""clusters:
   - name: v1
@@ -305,6 +306,16 @@ routes:
 """, "unknown-weighted-cluster.yaml")
     assert rc == 1, f"weighted unknown cluster: exit code {rc}; stderr:\n{err[-800:]}"
     assert "v2-missing" in err, f"stderr does not name the missing cluster:\n{err[-800:]}"
+
+
+def test_config_semantic_error_has_line():
+    # The contract: every config error is FILE:LINE:COL: FIELD_PATH: problem, including errors
+    # found after parsing (a reference to a cluster that does not exist).
+    path, rc, err = _config_error(UNKNOWN_CLUSTER_YAML, "unknown-cluster-line.yaml")
+    assert rc == 1, f"exit code {rc}, want 1; stderr:\n{err[-800:]}"
+    lines = re.findall(re.escape(path) + r":(\d+):\d+:", err)
+    assert lines and any(10 <= int(n) <= 12 for n in lines), \
+        f"stderr lacks {path}:LINE:COL: pointing at the route (lines 10-12):\n{err[-800:]}"
 
 
 def test_config_bad_values():
@@ -342,5 +353,6 @@ if __name__ == "__main__":
         test_config_unknown_field,
         test_config_yaml_syntax_error,
         test_config_route_to_unknown_cluster,
+        test_config_semantic_error_has_line,
         test_config_bad_values,
     ])

@@ -125,7 +125,8 @@ def test_unknown_authority_404_nr():
     h.wait_metric(proxy.addr["admin"], "outrigger_requests_total", lambda v: v == 1,
                   listener="outbound", response_code="404", response_flags="NR")
     e = proxy.wait_for_access_log(lambda e: str(e.get("path", "")).startswith("/nr-probe"))
-    assert str(e.get("response_code")) == "404", f"access log response_code {e.get('response_code')!r}"
+    assert str(e.get("response_code")) == "404", \
+        f"access log response_code {e.get('response_code')!r}"
     assert e.get("response_flags") == "NR", f"access log response_flags {e.get('response_flags')!r}"
 
 
@@ -138,7 +139,8 @@ def test_closed_endpoint_503_uf():
     h.wait_metric(proxy.addr["admin"], "outrigger_upstream_cx_connect_fail_total",
                   lambda v: v is not None and v >= 1, cluster="dead")
     e = proxy.wait_for_access_log(lambda e: str(e.get("path", "")).startswith("/uf-probe"))
-    assert str(e.get("response_code")) == "503", f"access log response_code {e.get('response_code')!r}"
+    assert str(e.get("response_code")) == "503", \
+        f"access log response_code {e.get('response_code')!r}"
     assert e.get("response_flags") == "UF", f"access log response_flags {e.get('response_flags')!r}"
     assert e.get("upstream_cluster") == "dead", f"upstream_cluster {e.get('upstream_cluster')!r}"
 
