@@ -293,10 +293,12 @@ asio::awaitable<bool> Http1Session::HandleRequest() {
   for (int attempt = 0;; ++attempt) {
     const auto now = std::chrono::steady_clock::now();
     upstream_ = attempt == 0 ? host_->TakeIdle(now) : nullptr;
+    upstream_bytes_ = 0;
     const bool reused = upstream_ != nullptr;
     if (!reused) {
       upstream_ = co_await Connect();
       if (!upstream_) {
+        if (fired_ == Fired::kConnect) co_return co_await UpstreamFailureReply();
         co_return co_await LocalReply(
             503, "upstream connect error or disconnect/reset before headers. reset reason: "
                  "connection failure\n",
