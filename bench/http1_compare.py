@@ -587,12 +587,28 @@ def start_targets(args, workdir, report):
     return addrs, outrigger_pid
 
 
+def private_kb(pid):
+    """Memory this process alone holds: private dirty pages (heap, stacks, written data), kB.
+    RSS also counts shared-library code that every process on the host shares."""
+    try:
+        fields = {}
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) >= 2 and parts[0].endswith(":"):
+                    fields[parts[0][:-1]] = int(parts[1])
+        return fields.get("Private_Dirty", 0)
+    except (OSError, ValueError):
+        return None
+
+
 def measure(args, addrs, outrigger_pid, report, failures):
     names = [t for t in TARGET_ORDER if t in addrs]
     runs = {t: [] for t in names}
     rss = report["outrigger_rss"]
     if outrigger_pid:
         rss["idle_mb"] = mb(proc_status_kb(outrigger_pid, "VmRSS"))
+        rss["idle_private_mb"] = mb(private_kb(outrigger_pid))
     for rnd in range(args.rounds):
         order = names[rnd % len(names):] + names[:rnd % len(names)]  # rotate: no fixed slot
         for name in order:
@@ -701,6 +717,8 @@ def print_report(args, report):
         print(f"outrigger-proxy RSS: idle {fmt(idle, '.1f')} MB (target idle <= 10 MB){verdict}; "
               f"under load max {fmt(rss.get('load_max_mb'), '.1f')} MB "
               f"(VmRSS every 100 ms; VmHWM at end {fmt(rss.get('hwm_mb'), '.1f')} MB)")
+        print(f"outrigger-proxy private memory when idle (Private_Dirty, not shared with other "
+              f"processes): {fmt(rss.get('idle_private_mb'), '.1f')} MB")
     sys.stdout.flush()
 
 

@@ -1,6 +1,7 @@
 // outrigger-proxy: the sidecar. Reads flags (or OUTRIGGER_* variables) and an optional static
 // config, validates it whole, then serves until SIGTERM or POST /quitquitquit drains it.
 #include <signal.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <iostream>
@@ -11,6 +12,8 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "outrigger/v1/discovery.pb.h"
 #include "absl/time/time.h"
 #include "proxy/config/bootstrap.h"
 #include "proxy/config/snapshot.h"
@@ -29,6 +32,39 @@ ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(5),
           "On SIGTERM, how long requests in flight may take to finish.");
 ABSL_FLAG(std::string, access_log, "stdout", "Access log: 'stdout' (JSON lines) or 'off'.");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error.");
+ABSL_FLAG(std::string, control_plane, "",
+          "outrigger-control's discovery address HOST:PORT; clusters, endpoints and routes then "
+          "come from it.");
+ABSL_FLAG(std::string, service, "", "This workload's service name (with --control-plane).");
+ABSL_FLAG(std::string, namespace, "default", "This workload's namespace.");
+ABSL_FLAG(std::string, node_id, "", "Unique id of this proxy; default SERVICE-HOSTNAME-PID.");
+// --label K=V may be repeated; it is collected before Abseil parses the rest (see main).
+
+namespace {
+
+// Removes every "--label X" / "--label=X" from argv and returns the values.
+std::vector<std::string> TakeRepeatedFlag(int* argc, char** argv, const std::string& name) {
+  std::vector<std::string> values;
+  int out = 1;
+  for (int i = 1; i < *argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--") {
+      for (; i < *argc; ++i) argv[out++] = argv[i];
+      break;
+    }
+    if (a == "--" + name && i + 1 < *argc) {
+      values.push_back(argv[++i]);
+    } else if (a.rfind("--" + name + "=", 0) == 0) {
+      values.push_back(a.substr(name.size() + 3));
+    } else {
+      argv[out++] = argv[i];
+    }
+  }
+  *argc = out;
+  return values;
+}
+
+}  // namespace
 
 namespace {
 
@@ -47,13 +83,19 @@ int main(int argc, char** argv) {
       "  outrigger-proxy --inbound 127.0.0.1:15006 --app 127.0.0.1:8080 --admin 127.0.0.1:15000\n"
       "  outrigger-proxy --config mesh.yaml --outbound 127.0.0.1:15001\n\n"
       "Every flag can also be set as OUTRIGGER_<FLAG> (e.g. OUTRIGGER_INBOUND).");
-  if (auto s = outrigger::ApplyEnvironmentToFlags({"inbound", "app", "outbound", "admin", "config",
-                                                   "concurrency", "drain_timeout", "access_log",
-                                                   "log_level"});
+  if (auto s = outrigger::ApplyEnvironmentToFlags(
+          {"inbound", "app", "outbound", "admin", "config", "concurrency", "drain_timeout",
+           "access_log", "log_level", "control_plane", "service", "namespace", "node_id"});
       !s.ok()) {
     return Fail(s.message());
   }
   outrigger::NormalizeFlagDashes(argc, argv);
+  std::vector<std::string> labels = TakeRepeatedFlag(&argc, argv, "label");
+  if (labels.empty()) {
+    if (const char* env = std::getenv("OUTRIGGER_LABEL"); env != nullptr && *env != '\0') {
+      labels = absl::StrSplit(env, ',', absl::SkipEmpty());
+    }
+  }
   absl::ParseCommandLine(argc, argv);
 
   outrigger::LogLevel level;
@@ -80,6 +122,31 @@ int main(int argc, char** argv) {
   flags.inbound = absl::GetFlag(FLAGS_inbound);
   flags.app = absl::GetFlag(FLAGS_app);
   flags.outbound = absl::GetFlag(FLAGS_outbound);
+  const std::string control_plane = absl::GetFlag(FLAGS_control_plane);
+  flags.routes_from_control_plane = !control_plane.empty();
+  outrigger::v1::Node node;
+  if (!control_plane.empty()) {
+    node.set_service(absl::GetFlag(FLAGS_service));
+    node.set_namespace_(absl::GetFlag(FLAGS_namespace));
+    if (node.service().empty()) return Fail("--control-plane needs --service NAME");
+    for (const std::string& l : labels) {
+      std::pair<std::string, std::string> kv = absl::StrSplit(l, absl::MaxSplits('=', 1));
+      if (kv.first.empty() || l.find('=') == std::string::npos) {
+        return Fail(absl::StrCat("--label '", l, "': expected KEY=VALUE"));
+      }
+      (*node.mutable_labels())[kv.first] = kv.second;
+    }
+    std::string id = absl::GetFlag(FLAGS_node_id);
+    if (id.empty()) {
+      char host[256] = {};
+      ::gethostname(host, sizeof(host) - 1);
+      id = absl::StrCat(node.service(), "-", host, "-", ::getpid());
+    }
+    node.set_id(id);
+    node.set_proxy_version("outrigger-proxy 0.1.0");
+  } else if (!labels.empty() || !absl::GetFlag(FLAGS_service).empty()) {
+    return Fail("--service and --label are used with --control-plane");
+  }
   auto snapshot = outrigger::proxy::LoadSnapshot(flags, 1);
   if (!snapshot.ok()) return Fail(snapshot.status().message());
 
@@ -90,6 +157,16 @@ int main(int argc, char** argv) {
   options.admin_address = absl::GetFlag(FLAGS_admin);
   outrigger::proxy::ProxyServer server(options);
   if (auto s = server.Start(*snapshot); !s.ok()) return Fail(s.message());
+  if (!control_plane.empty()) {
+    auto local = outrigger::proxy::BuildBootstrap(flags);
+    if (!local.ok()) return Fail(local.status().message());
+    if (auto it = server.bound_addresses().find("inbound"); it != server.bound_addresses().end()) {
+      node.set_inbound_address(it->second);
+    }
+    outrigger::LogInfo("following control plane ", control_plane, " as ", node.id(), " (service ",
+                       node.service(), ")");
+    server.EnableDiscovery(control_plane, node, *std::move(local));
+  }
   outrigger::LogInfo(
       "ready in ",
       std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -

@@ -12,9 +12,11 @@
 
 #include "absl/strings/string_view.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/message.h"
 #include "google/protobuf/util/json_util.h"
@@ -84,7 +86,8 @@ bool IsWrapper(const Descriptor* d) {
 
 class Converter {
  public:
-  explicit Converter(absl::string_view source) : source_(source) {}
+  Converter(absl::string_view source, const YamlOptions& options)
+      : source_(source), options_(options) {}
 
   absl::Status Message(const YAML::Node& node, const Descriptor* d, const std::string& path,
                        std::string* out) {
@@ -103,9 +106,10 @@ class Converter {
       const std::string key = kv.first.Scalar();
       const FieldDescriptor* f = d->FindFieldByName(key);
       if (f == nullptr) f = d->FindFieldByCamelcaseName(key);
+      if (f == nullptr && options_.ignore_unknown_fields) continue;
       if (f == nullptr) {
         std::vector<std::string> known;
-        for (int i = 0; i < d->field_count(); ++i) known.push_back(d->field(i)->name());
+        for (int i = 0; i < d->field_count(); ++i) known.push_back(Name(d->field(i)));
         return Error(kv.first, Join(path, key),
                      absl::StrCat("unknown field '", key, "' in ", d->name(), " (known fields: ",
                                   absl::StrJoin(known, ", "), ")"));
@@ -114,7 +118,7 @@ class Converter {
       first = false;
       AppendJsonString(f->json_name(), out);
       out->push_back(':');
-      if (auto s = Field(kv.second, f, Join(path, f->name()), out); !s.ok()) return s;
+      if (auto s = Field(kv.second, f, Join(path, Name(f)), out); !s.ok()) return s;
     }
     out->push_back('}');
     return absl::OkStatus();
@@ -139,8 +143,11 @@ class Converter {
       return absl::InvalidArgumentError(absl::StrCat(source_, ": ", path.empty() ? "" : path,
                                                      path.empty() ? "" : ": ", msg));
     }
-    return absl::InvalidArgumentError(absl::StrCat(source_, ":", it->second.line + 1, ":",
-                                                   it->second.column + 1, ": ", path, ": ", msg));
+    // With json_names the path is shown as the YAML spells it, not as protobuf reports it.
+    if (options_.json_names) path = it->second.path;
+    return absl::InvalidArgumentError(absl::StrCat(source_, ":", Line(it->second.mark), ":",
+                                                   it->second.mark.column + 1, ": ", path, ": ",
+                                                   msg));
   }
 
  private:
@@ -223,6 +230,12 @@ class Converter {
     }
   }
 
+  const std::string& Name(const FieldDescriptor* f) const {
+    return options_.json_names ? f->json_name() : f->name();
+  }
+
+  int Line(const YAML::Mark& m) const { return m.line + 1 + options_.line_offset; }
+
   static std::string Join(const std::string& path, absl::string_view name) {
     return path.empty() ? std::string(name) : absl::StrCat(path, ".", name);
   }
@@ -235,23 +248,29 @@ class Converter {
   }
 
   void Remember(const std::string& path, const YAML::Node& node) {
-    marks_.emplace(NormalizePath(path), node.Mark());
+    marks_.emplace(NormalizePath(path), Marked{node.Mark(), path});
   }
 
   absl::Status Error(const YAML::Node& node, const std::string& path, absl::string_view what) {
     const YAML::Mark m = node.Mark();
-    return absl::InvalidArgumentError(absl::StrCat(source_, ":", m.line + 1, ":", m.column + 1,
+    return absl::InvalidArgumentError(absl::StrCat(source_, ":", Line(m), ":", m.column + 1,
                                                    ": ", path.empty() ? "(top level)" : path,
                                                    ": ", what));
   }
 
+  struct Marked {
+    YAML::Mark mark;
+    std::string path;  // as written into errors
+  };
+
   std::string source_;
-  std::map<std::string, YAML::Mark> marks_;
+  YamlOptions options_;
+  std::map<std::string, Marked> marks_;
 
  public:
   void Export(SourceMap* map) const {
     map->source = source_;
-    for (const auto& [k, m] : marks_) map->positions[k] = {m.line + 1, m.column + 1};
+    for (const auto& [k, m] : marks_) map->positions[k] = {Line(m.mark), m.mark.column + 1};
   }
 };
 
@@ -277,22 +296,30 @@ std::string SourceMap::Annotate(absl::string_view error) const {
   return absl::StrCat(source, ": ", error);
 }
 
+std::optional<std::pair<int, int>> SourceMap::Position(absl::string_view field_path) const {
+  auto it = positions.find(NormalizePath(field_path));
+  if (it == positions.end()) return std::nullopt;
+  return it->second;
+}
+
 absl::Status YamlToProto(absl::string_view yaml, absl::string_view source,
-                         google::protobuf::Message* msg, SourceMap* map) {
+                         google::protobuf::Message* msg, SourceMap* map,
+                         const YamlOptions& options) {
   YAML::Node root;
   try {
     root = YAML::Load(std::string(yaml));
   } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat(source, ":", e.mark.line + 1, ":",
+    return absl::InvalidArgumentError(absl::StrCat(source, ":",
+                                                   e.mark.line + 1 + options.line_offset, ":",
                                                    e.mark.column + 1, ": invalid YAML: ", e.msg));
   }
-  Converter conv(source);
+  Converter conv(source, options);
   std::string json;
   if (auto s = conv.Message(root, msg->GetDescriptor(), "", &json); !s.ok()) return s;
-  google::protobuf::util::JsonParseOptions options;
-  options.ignore_unknown_fields = false;
+  google::protobuf::util::JsonParseOptions json_options;
+  json_options.ignore_unknown_fields = false;
   msg->Clear();
-  auto s = google::protobuf::util::JsonStringToMessage(json, msg, options);
+  auto s = google::protobuf::util::JsonStringToMessage(json, msg, json_options);
   if (!s.ok()) return conv.MapParseError(absl::InvalidArgumentError(std::string(s.message())));
   if (map != nullptr) conv.Export(map);
   return absl::OkStatus();
@@ -305,6 +332,53 @@ absl::Status YamlFileToProto(const std::string& path, google::protobuf::Message*
   std::stringstream ss;
   ss << in.rdbuf();
   return YamlToProto(ss.str(), path, msg, map);
+}
+
+namespace {
+
+// True when `line` is the marker `m` ("---" or "...") alone or followed by a space.
+bool IsMarker(absl::string_view line, absl::string_view m) {
+  if (!absl::StartsWith(line, m)) return false;
+  return line.size() == m.size() ||
+         absl::ascii_isspace(static_cast<unsigned char>(line[m.size()]));
+}
+
+// True when the document has something besides blank lines, comments and directives ("%YAML").
+bool HasContent(absl::string_view text) {
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    absl::string_view t = absl::StripLeadingAsciiWhitespace(line);
+    if (!t.empty() && t[0] != '#' && line[0] != '%') return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+std::vector<YamlDocument> SplitYamlDocuments(absl::string_view text) {
+  std::vector<YamlDocument> docs;
+  YamlDocument current;
+  int line_no = 0;
+  auto flush = [&](int next_first_line) {
+    if (HasContent(current.text)) docs.push_back(std::move(current));
+    current = YamlDocument();
+    current.first_line = next_first_line;
+  };
+  absl::ConsumePrefix(&text, "\xEF\xBB\xBF");  // a byte order mark would hide a first "---"
+  absl::ConsumeSuffix(&text, "\n");  // the last line's newline does not start another line
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    if (IsMarker(line, "---")) {
+      flush(line_no);
+      // Keep what follows the marker ("--- {a: 1}") at its column.
+      absl::StrAppend(&current.text, "   ", line.substr(3), "\n");
+    } else if (IsMarker(line, "...")) {
+      flush(line_no + 1);  // what follows, if anything, is the next (bare) document
+    } else {
+      absl::StrAppend(&current.text, line, "\n");
+    }
+    ++line_no;
+  }
+  flush(line_no);
+  return docs;
 }
 
 }  // namespace outrigger::xds

@@ -5,6 +5,8 @@
 #include <algorithm>
 
 #include "absl/strings/string_view.h"
+#include <re2/re2.h>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -28,10 +30,102 @@ std::pair<std::string, absl::string_view> SplitAuthority(absl::string_view autho
   return {lower, authority.substr(colon)};
 }
 
+// RE2: linear-time matching, so no request can make a route's regex backtrack for long.
+absl::StatusOr<std::shared_ptr<const re2::RE2>> CompileRegex(const std::string& text) {
+  RE2::Options options;
+  options.set_log_errors(false);
+  auto re = std::make_shared<const re2::RE2>(text, options);
+  if (!re->ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("invalid regular expression '", text,
+                                                   "': ", re->error()));
+  }
+  return re;
+}
+
 }  // namespace
 
+bool ValueMatch::Matches(absl::string_view value) const {
+  if (regex) return RE2::FullMatch(re2::StringPiece(value.data(), value.size()), *regex);
+  return value == exact;
+}
+
 bool Route::Matches(absl::string_view p) const {
-  return path_match == PathMatch::kExact ? p == path : absl::StartsWith(p, path);
+  switch (path_match) {
+    case PathMatch::kExact:
+      return p == path;
+    case PathMatch::kPrefix:
+      return absl::StartsWith(p, path);
+    case PathMatch::kRegex:
+      return RE2::FullMatch(re2::StringPiece(p.data(), p.size()), *path_regex);
+  }
+  return false;
+}
+
+namespace {
+
+// The first value of query parameter `name` in "a=1&b=2" (no decoding), if present.
+std::optional<absl::string_view> QueryParam(absl::string_view query, absl::string_view name) {
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    absl::string_view pair = query.substr(0, amp);
+    size_t eq = pair.find('=');
+    if (pair.substr(0, eq) == name) {
+      return eq == absl::string_view::npos ? absl::string_view() : pair.substr(eq + 1);
+    }
+    if (amp == absl::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+bool Route::Matches(const RequestView& r) const {
+  const size_t q = r.path.find('?');
+  if (!Matches(r.path.substr(0, q))) return false;
+  if (!method.empty() && r.method != method) return false;
+  for (const auto& h : headers) {
+    auto v = r.header(h.name);
+    if (!v || !h.Matches(*v)) return false;
+  }
+  if (!query_parameters.empty()) {
+    const absl::string_view query =
+        q == absl::string_view::npos ? absl::string_view() : r.path.substr(q + 1);
+    for (const auto& m : query_parameters) {
+      auto v = QueryParam(query, m.name);
+      if (!v || !m.Matches(*v)) return false;
+    }
+  }
+  return true;
+}
+
+std::string Route::RedirectLocation(const RequestView& r) const {
+  const Redirect& d = *redirect;
+  absl::string_view authority = r.authority;
+  absl::string_view host = authority;
+  absl::string_view port;
+  if (size_t colon = authority.rfind(':');
+      colon != absl::string_view::npos && authority.find(']', colon) == absl::string_view::npos) {
+    host = authority.substr(0, colon);
+    port = authority.substr(colon + 1);
+  }
+  std::string out = absl::StrCat(d.scheme.empty() ? "http" : d.scheme, "://",
+                                 d.host.empty() ? host : absl::string_view(d.host));
+  if (d.port != 0) {
+    absl::StrAppend(&out, ":", d.port);
+  } else if (d.host.empty() && !port.empty()) {
+    absl::StrAppend(&out, ":", port);
+  }
+  const size_t q = r.path.find('?');
+  const absl::string_view query = q == absl::string_view::npos ? "" : r.path.substr(q);
+  if (!d.path.empty()) {
+    absl::StrAppend(&out, d.path, query);
+  } else if (!d.prefix_rewrite.empty() && path_match == PathMatch::kPrefix) {
+    absl::StrAppend(&out, d.prefix_rewrite, r.path.substr(path.size()));
+  } else {
+    absl::StrAppend(&out, r.path);
+  }
+  return out;
 }
 
 const std::string& Route::PickCluster(uint64_t random) const {
@@ -45,6 +139,10 @@ const std::string& Route::PickCluster(uint64_t random) const {
 }
 
 std::string Route::RewritePath(absl::string_view p) const {
+  if (!path_rewrite.empty()) {
+    const size_t q = p.find('?');
+    return absl::StrCat(path_rewrite, q == absl::string_view::npos ? "" : p.substr(q));
+  }
   if (!rewrite_prefix || path_match != PathMatch::kPrefix) return std::string(p);
   return absl::StrCat(prefix_rewrite, p.substr(path.size()));
 }
@@ -88,14 +186,95 @@ absl::StatusOr<std::shared_ptr<const RouteTable>> RouteTable::FromProto(
         case v1::RouteMatch::kPrefix:
           route.path = rp.match().prefix();
           break;
+        case v1::RouteMatch::kSafeRegex:
+          route.path_match = Route::PathMatch::kRegex;
+          route.path = rp.match().safe_regex();
+          break;
         default:
           route.path = "/";  // no match given: everything
       }
-      if (route.path.empty() || route.path[0] != '/') {
+      if (route.path_match == Route::PathMatch::kRegex) {
+        auto re = CompileRegex(route.path);
+        if (!re.ok()) return error(absl::StrCat(rpath, ".match.safe_regex"), re.status().message());
+        route.path_regex = *re;
+      } else if (route.path.empty() || route.path[0] != '/') {
         return error(absl::StrCat(rpath, ".match"),
                      absl::StrCat("'", route.path, "': a path must start with '/'"));
       }
+      auto values = [&](const auto& list, absl::string_view field,
+                        std::vector<ValueMatch>* out, bool lower) -> absl::Status {
+        for (int i = 0; i < list.size(); ++i) {
+          const auto& m = list[i];
+          ValueMatch vm;
+          vm.name = lower ? absl::AsciiStrToLower(m.name()) : m.name();
+          if (vm.name.empty()) {
+            return error(absl::StrCat(rpath, ".match.", field, "[", i, "].name"),
+                         "must not be empty");
+          }
+          if (m.value_match_case() == v1::ValueMatcher::kSafeRegex) {
+            auto re = CompileRegex(m.safe_regex());
+            if (!re.ok()) {
+              return error(absl::StrCat(rpath, ".match.", field, "[", i, "].safe_regex"),
+                           re.status().message());
+            }
+            vm.regex = *re;
+          } else {
+            vm.exact = m.exact();
+          }
+          out->push_back(std::move(vm));
+        }
+        return absl::OkStatus();
+      };
+      if (auto s = values(rp.match().headers(), "headers", &route.headers, true); !s.ok()) return s;
+      if (auto s = values(rp.match().query_parameters(), "query_parameters",
+                          &route.query_parameters, false);
+          !s.ok()) {
+        return s;
+      }
+      route.method = rp.match().method();
+      for (const auto& h : rp.request_headers().set()) {
+        route.set_headers.push_back({absl::AsciiStrToLower(h.name()), h.value()});
+      }
+      for (const auto& h : rp.request_headers().add()) {
+        route.add_headers.push_back({absl::AsciiStrToLower(h.name()), h.value()});
+      }
+      for (const auto& h : rp.request_headers().remove()) {
+        route.remove_headers.push_back(absl::AsciiStrToLower(h));
+      }
+      if (rp.has_redirect()) {
+        if (rp.has_route()) {
+          return error(rpath, "set either route or redirect, not both");
+        }
+        const auto& rd = rp.redirect();
+        Redirect d;
+        d.scheme = rd.scheme();
+        d.host = rd.host();
+        d.port = rd.port();
+        d.path = rd.path();
+        d.prefix_rewrite = rd.prefix_rewrite();
+        d.status = rd.response_code() == 0 ? 301 : static_cast<int>(rd.response_code());
+        if (d.status != 301 && d.status != 302 && d.status != 303 && d.status != 307 &&
+            d.status != 308) {
+          return error(absl::StrCat(rpath, ".redirect.response_code"),
+                       absl::StrCat(d.status, " is not 301, 302, 303, 307 or 308"));
+        }
+        if (d.port > 65535) {
+          return error(absl::StrCat(rpath, ".redirect.port"), "must be at most 65535");
+        }
+        route.redirect = std::move(d);
+        host.routes.push_back(std::move(route));
+        continue;
+      }
       const auto& action = rp.route();
+      route.host_rewrite = action.host_rewrite();
+      route.path_rewrite = action.path_rewrite();
+      if (!route.path_rewrite.empty() && route.path_rewrite[0] != '/') {
+        return error(absl::StrCat(rpath, ".route.path_rewrite"), "must start with '/'");
+      }
+      if (!route.path_rewrite.empty() && !action.prefix_rewrite().empty()) {
+        return error(absl::StrCat(rpath, ".route"),
+                     "set either prefix_rewrite or path_rewrite, not both");
+      }
       if (action.has_weighted_clusters()) {
         const auto& wc = action.weighted_clusters();
         if (wc.clusters_size() == 0) {
@@ -200,6 +379,15 @@ const VirtualHost* RouteTable::FindVirtualHost(absl::string_view authority) cons
     if (host.size() > suffix.size() && absl::EndsWith(host, suffix)) return &vhosts_[index];
   }
   return default_ >= 0 ? &vhosts_[default_] : nullptr;
+}
+
+const Route* RouteTable::Match(const RequestView& request) const {
+  const VirtualHost* vh = FindVirtualHost(request.authority);
+  if (vh == nullptr) return nullptr;
+  for (const auto& r : vh->routes) {
+    if (r.Matches(request)) return &r;
+  }
+  return nullptr;
 }
 
 const Route* RouteTable::Match(absl::string_view authority, absl::string_view path) const {

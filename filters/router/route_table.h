@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -13,11 +14,16 @@
 
 #include "absl/strings/string_view.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 
 namespace outrigger::v1 {
 class RouteConfiguration;
+}
+
+namespace re2 {
+class RE2;
 }
 
 namespace outrigger::router {
@@ -27,19 +33,67 @@ struct WeightedCluster {
   uint32_t weight = 1;
 };
 
+// A header or query parameter condition.
+struct ValueMatch {
+  std::string name;
+  std::string exact;
+  std::shared_ptr<const re2::RE2> regex;  // set: match the whole value against it (RE2)
+  bool Matches(absl::string_view value) const;
+};
+
+struct HeaderEdit {
+  std::string name;
+  std::string value;
+};
+
+// What the request looks like to route matching. `header` finds a header's first value.
+struct RequestView {
+  absl::string_view authority;
+  absl::string_view path;  // with the query string
+  absl::string_view method;
+  absl::FunctionRef<std::optional<absl::string_view>(absl::string_view)> header;
+};
+
+struct Redirect {
+  std::string scheme;
+  std::string host;
+  uint32_t port = 0;
+  std::string path;
+  std::string prefix_rewrite;
+  int status = 301;
+};
+
 struct Route {
-  enum class PathMatch { kPrefix, kExact };
+  enum class PathMatch { kPrefix, kExact, kRegex };
 
   std::string name;
   PathMatch path_match = PathMatch::kPrefix;
-  std::string path;  // the prefix or the exact path
+  std::string path;  // the prefix, the exact path or the regex's text
+  std::shared_ptr<const re2::RE2> path_regex;
+  std::vector<ValueMatch> headers;
+  std::vector<ValueMatch> query_parameters;
+  std::string method;
+  // Action: forward to clusters, or redirect.
   std::vector<WeightedCluster> clusters;
   uint64_t total_weight = 0;
+  std::optional<Redirect> redirect;
   absl::Duration timeout = absl::Seconds(15);  // zero: no timeout
   bool rewrite_prefix = false;
   std::string prefix_rewrite;
+  std::string path_rewrite;  // the whole path; "" keeps it
+  std::string host_rewrite;  // "" keeps the Host
+  std::vector<HeaderEdit> set_headers;
+  std::vector<HeaderEdit> add_headers;
+  std::vector<std::string> remove_headers;
 
   bool Matches(absl::string_view path) const;
+  bool Matches(const RequestView& request) const;
+  bool edits_headers() const {
+    return !set_headers.empty() || !add_headers.empty() || !remove_headers.empty() ||
+           !host_rewrite.empty();
+  }
+  // The Location of a redirect for this request.
+  std::string RedirectLocation(const RequestView& request) const;
   // `random` is any uniformly drawn number; one cluster is picked in proportion to the weights.
   const std::string& PickCluster(uint64_t random) const;
   // The path to send upstream (after prefix_rewrite).
@@ -71,6 +125,8 @@ class RouteTable {
   const VirtualHost* FindVirtualHost(absl::string_view authority) const;
   // The first route of the virtual host that matches `path` (without query), or nullptr.
   const Route* Match(absl::string_view authority, absl::string_view path) const;
+  // The first route whose every condition holds for `request`, or nullptr.
+  const Route* Match(const RequestView& request) const;
 
  private:
   absl::Status Index();

@@ -52,7 +52,7 @@ absl::StatusOr<v1::Bootstrap> BuildBootstrap(const SidecarFlags& flags, xds::Sou
     }
     bool have_routes = false;
     for (const auto& r : b.routes()) have_routes = have_routes || r.name() == "outbound";
-    if (!have_routes) {
+    if (!have_routes && !flags.routes_from_control_plane) {
       // No route table given: each cluster serves the authority of its own name.
       v1::RouteConfiguration* rc = b.add_routes();
       rc->set_name("outbound");
@@ -85,6 +85,12 @@ absl::StatusOr<std::shared_ptr<const Snapshot>> LoadSnapshot(const SidecarFlags&
   map.source = flags.config_path.empty() ? "config" : flags.config_path;
   auto bootstrap = BuildBootstrap(flags, &map);
   if (!bootstrap.ok()) return bootstrap.status();
+  if (flags.routes_from_control_plane) {
+    // Until the control plane's routes arrive, the outbound listener routes nothing.
+    bool have = false;
+    for (const auto& r : bootstrap->routes()) have = have || r.name() == "outbound";
+    if (!have && !flags.outbound.empty()) bootstrap->add_routes()->set_name("outbound");
+  }
   auto snapshot = BuildSnapshot(*bootstrap, version);
   if (!snapshot.ok()) {
     return absl::InvalidArgumentError(map.Annotate(snapshot.status().message()));

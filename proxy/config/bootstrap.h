@@ -17,6 +17,9 @@ struct SidecarFlags {
   std::string inbound;      // listener "inbound" -> cluster "local_app"
   std::string app;          // the local application
   std::string outbound;     // listener "outbound" -> route configuration "outbound"
+  // The control plane provides the "outbound" route configuration: do not derive one from the
+  // clusters of --config.
+  bool routes_from_control_plane = false;
 };
 
 // Errors name the flag or the file position at fault. `map`, when given, receives where each

@@ -96,7 +96,8 @@ const ClusterConfig* Snapshot::FindCluster(absl::string_view name) const {
 }
 
 absl::StatusOr<std::shared_ptr<const Snapshot>> BuildSnapshot(const v1::Bootstrap& bootstrap,
-                                                              uint64_t version) {
+                                                              uint64_t version,
+                                                              bool lenient_references) {
   auto snap = std::make_shared<Snapshot>();
   snap->version = version;
 
@@ -129,6 +130,7 @@ absl::StatusOr<std::shared_ptr<const Snapshot>> BuildSnapshot(const v1::Bootstra
   for (int i = 0; i < bootstrap.endpoints_size(); ++i) {
     const auto& la = bootstrap.endpoints(i);
     auto it = clusters.find(la.cluster_name());
+    if (it == clusters.end() && lenient_references) continue;
     if (it == clusters.end()) {
       return absl::InvalidArgumentError(absl::StrCat("endpoints[", i, "].cluster_name: unknown "
                                                      "cluster '", la.cluster_name(), "'"));
@@ -145,7 +147,9 @@ absl::StatusOr<std::shared_ptr<const Snapshot>> BuildSnapshot(const v1::Bootstra
   for (auto& [name, c] : clusters) snap->clusters[name] = c;
 
   // Route tables.
-  auto cluster_exists = [&](absl::string_view n) { return clusters.contains(n); };
+  auto cluster_exists = [&](absl::string_view n) {
+    return lenient_references || clusters.contains(n);
+  };
   absl::flat_hash_map<std::string, std::shared_ptr<const router::RouteTable>> tables;
   for (int i = 0; i < bootstrap.routes_size(); ++i) {
     const auto& rc = bootstrap.routes(i);

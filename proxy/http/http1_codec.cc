@@ -182,9 +182,11 @@ absl::string_view ReasonPhrase(int status) {
   return r.empty() ? absl::string_view("Unknown") : absl::string_view(r.data(), r.size());
 }
 
-std::string LocalReply(int status, absl::string_view body, bool close) {
+std::string LocalReply(int status, absl::string_view body, bool close,
+                       absl::string_view location) {
   return absl::StrCat("HTTP/1.1 ", status, " ", ReasonPhrase(status),
                       "\r\ncontent-type: text/plain\r\ncontent-length: ", body.size(), "\r\n",
+                      location.empty() ? "" : absl::StrCat("location: ", location, "\r\n"),
                       close ? "connection: close\r\n" : "", "server: outrigger\r\n\r\n", body);
 }
 

@@ -175,7 +175,9 @@ class ResponseParser final : public Http1Parser<false> {
 bool IsHopByHop(absl::string_view name, absl::string_view connection_header);
 
 // "HTTP/1.1 404 Not Found\r\n..." for replies the proxy makes itself.
-std::string LocalReply(int status, absl::string_view body, bool close);
+// `location`, when not empty, becomes a Location header (redirects).
+std::string LocalReply(int status, absl::string_view body, bool close,
+                       absl::string_view location = {});
 
 // The standard reason phrase for `status`.
 absl::string_view ReasonPhrase(int status);

@@ -72,9 +72,9 @@ asio::awaitable<void> AdminServer::Serve(tcp::socket socket) {
     const absl::string_view target(req.target().data(), req.target().size());
     const absl::string_view path = target.substr(0, target.find('?'));
     if (path == "/ready") {
-      const bool ready = !server_.draining();
+      const bool ready = server_.ready();
       res.result(ready ? http::status::ok : http::status::service_unavailable);
-      res.body() = ready ? "ready\n" : "draining\n";
+      res.body() = ready ? "ready\n" : server_.draining() ? "draining\n" : "waiting for config\n";
     } else if (path == "/metrics") {
       WorkerStats stats = co_await server_.CollectStats();
       res.result(http::status::ok);
@@ -84,6 +84,24 @@ asio::awaitable<void> AdminServer::Serve(tcp::socket socket) {
                       "# HELP outrigger_server_draining 1 while the proxy drains.\n"
                       "# TYPE outrigger_server_draining gauge\noutrigger_server_draining ",
                       server_.draining() ? 1 : 0, "\n");
+      const auto& d = server_.discovery_stats();
+      if (d.enabled) {
+        absl::StrAppend(&res.body(),
+                        "# HELP outrigger_xds_connected 1 while the stream to the control plane "
+                        "is up.\n# TYPE outrigger_xds_connected gauge\noutrigger_xds_connected ",
+                        d.connected ? 1 : 0,
+                        "\n# HELP outrigger_xds_updates_total Config updates accepted.\n"
+                        "# TYPE outrigger_xds_updates_total counter\noutrigger_xds_updates_total ",
+                        d.updates,
+                        "\n# HELP outrigger_xds_rejected_total Config updates rejected (NACK).\n"
+                        "# TYPE outrigger_xds_rejected_total counter\n"
+                        "outrigger_xds_rejected_total ",
+                        d.rejected, "\n# TYPE outrigger_xds_version_info gauge\n");
+        for (const auto& [type, version] : d.versions) {
+          absl::StrAppend(&res.body(), "outrigger_xds_version_info{type_url=\"", type,
+                          "\",version=\"", version, "\"} 1\n");
+        }
+      }
     } else if (path == "/config_dump") {
       res.result(http::status::ok);
       res.set(http::field::content_type, "application/json");

@@ -241,16 +241,25 @@ asio::awaitable<bool> Http1Session::HandleRequest() {
                                   true);
   }
 
-  // Route: the listener's route table by authority and path, or its one cluster.
+  // Route: the listener's route table (authority, path, method, headers, query), or its one
+  // cluster.
   std::string rewritten;
   absl::string_view target = req_.path;
+  route_ = nullptr;
   if (listener_->routes) {
-    const router::Route* route = listener_->routes->Match(req_.authority, req_.PathOnly());
-    if (route == nullptr) co_return co_await LocalReply(404, "", kNoRoute, false);
-    cluster_name_ = route->PickCluster(worker_.Random());
-    route_timeout_ = route->timeout;
-    if (route->rewrite_prefix) {
-      rewritten = route->RewritePath(req_.path);
+    // (A named lambda: RequestView refers to it without owning it.)
+    auto header = [this](absl::string_view name) { return req_.headers.Get(name); };
+    const router::RequestView view{req_.authority, req_.path, req_.method, header};
+    route_ = listener_->routes->Match(view);
+    if (route_ == nullptr) co_return co_await LocalReply(404, "", kNoRoute, false);
+    if (route_->redirect) {
+      const std::string location = route_->RedirectLocation(view);
+      co_return co_await LocalReply(route_->redirect->status, "", 0, false, location);
+    }
+    cluster_name_ = route_->PickCluster(worker_.Random());
+    route_timeout_ = route_->timeout;
+    if (route_->rewrite_prefix || !route_->path_rewrite.empty()) {
+      rewritten = route_->RewritePath(req_.path);
       target = rewritten;
     }
   } else {
@@ -575,7 +584,7 @@ asio::awaitable<bool> Http1Session::UpstreamFailureReply() {
 }
 
 asio::awaitable<bool> Http1Session::LocalReply(int status, absl::string_view body, uint16_t flag,
-                                               bool close) {
+                                               bool close, absl::string_view location) {
   flags_ |= flag;
   status_ = status;
   // A request body already here is dropped; if more is to come, we close instead of reading it.
@@ -588,7 +597,7 @@ asio::awaitable<bool> Http1Session::LocalReply(int status, absl::string_view bod
   const bool keep = !close && req_parser_->is_done() && req_parser_->keep_alive() &&
                     !worker_.draining();
   if (!keep && !req_parser_->is_done()) linger_ = true;
-  to_client_ = http::LocalReply(status, body, !keep);
+  to_client_ = http::LocalReply(status, body, !keep, location);
   response_started_ = true;
   auto [ec, n] = co_await asio::async_write(client_, asio::buffer(to_client_), kTuple);
   to_client_.clear();
@@ -604,6 +613,7 @@ void Http1Session::BuildUpstreamHead(absl::string_view target, bool chunked) {
   to_upstream_.clear();
   absl::StrAppend(&to_upstream_, req_.method, " ", target, " HTTP/1.1\r\n");
   const absl::string_view connection = req_.headers.Get("connection").value_or("");
+  const router::Route* edits = route_ != nullptr && route_->edits_headers() ? route_ : nullptr;
   bool has_host = false;
   bool has_proto = false;
   req_.headers.ForEach([&](absl::string_view name, absl::string_view value) {
@@ -614,11 +624,33 @@ void Http1Session::BuildUpstreamHead(absl::string_view target, bool chunked) {
     }
     if (http::EqualsIgnoreCase(name, "host")) {
       if (req_.absolute_form) return;  // the URI's authority wins
+      if (edits != nullptr && !edits->host_rewrite.empty()) return;
       has_host = true;
+    }
+    if (edits != nullptr) {
+      // The route's header modifier: removed and replaced headers are dropped here.
+      for (const auto& r : edits->remove_headers) {
+        if (http::EqualsIgnoreCase(name, r)) return;
+      }
+      for (const auto& h : edits->set_headers) {
+        if (http::EqualsIgnoreCase(name, h.name)) return;
+      }
     }
     if (http::EqualsIgnoreCase(name, "x-forwarded-proto")) has_proto = true;
     absl::StrAppend(&to_upstream_, name, ": ", value, "\r\n");
   });
+  if (edits != nullptr) {
+    if (!edits->host_rewrite.empty()) {
+      absl::StrAppend(&to_upstream_, "host: ", edits->host_rewrite, "\r\n");
+      has_host = true;
+    }
+    for (const auto& h : edits->set_headers) {
+      absl::StrAppend(&to_upstream_, h.name, ": ", h.value, "\r\n");
+    }
+    for (const auto& h : edits->add_headers) {
+      absl::StrAppend(&to_upstream_, h.name, ": ", h.value, "\r\n");
+    }
+  }
   if (!has_host && !req_.authority.empty()) {
     absl::StrAppend(&to_upstream_, "host: ", req_.authority, "\r\n");
   }

@@ -51,7 +51,8 @@ class Http1Session : public std::enable_shared_from_this<Http1Session> {
   awaitable<void> PumpRequestBody();
   awaitable<void> PumpResponse(bool head_already_read);
   // A reply made by the proxy itself (404, 503, ...). Returns whether to keep the connection.
-  awaitable<bool> LocalReply(int status, absl::string_view body, uint16_t flag, bool close);
+  awaitable<bool> LocalReply(int status, absl::string_view body, uint16_t flag, bool close,
+                             absl::string_view location = {});
   // The reply for an upstream that failed before its response head reached the client.
   awaitable<bool> UpstreamFailureReply();
   void BuildUpstreamHead(absl::string_view target, bool chunked);
@@ -80,6 +81,7 @@ class Http1Session : public std::enable_shared_from_this<Http1Session> {
   // Per request.
   std::shared_ptr<const Snapshot> snapshot_;
   const ListenerConfig* listener_ = nullptr;
+  const router::Route* route_ = nullptr;  // in snapshot_
   std::shared_ptr<HostPool> host_;
   std::unique_ptr<UpstreamConnection> upstream_;
   boost::system::error_code upstream_error_;

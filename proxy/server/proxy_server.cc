@@ -16,7 +16,9 @@
 
 #include "absl/strings/string_view.h"
 #include "absl/strings/str_cat.h"
+#include "outrigger/v1/discovery.pb.h"
 #include "proxy/server/admin_server.h"
+#include "proxy/xds/ads_client.h"
 #include "xds/common/log.h"
 
 namespace outrigger::proxy {
@@ -72,6 +74,7 @@ uint16_t BoundPort(int fd) {
 ProxyServer::ProxyServer(ServerOptions options) : options_(std::move(options)) {}
 
 ProxyServer::~ProxyServer() {
+  if (ads_) ads_->Stop();
   for (auto& w : workers_) w->Stop();
 }
 
@@ -95,6 +98,7 @@ absl::Status ProxyServer::Start(std::shared_ptr<const Snapshot> snapshot) {
     }
     Address bound = l.address;
     bound.port = port;
+    bound_[l.name] = bound.ToString();
     LogInfo("listening name=", l.name, " address=", bound.ToString());
   }
   if (!options_.admin_address.empty()) {
@@ -155,6 +159,98 @@ asio::awaitable<void> ProxyServer::WaitForDrain() {
   if (admin_) admin_->Close();
   signals_.cancel();
   ioc_.stop();
+}
+
+void ProxyServer::EnableDiscovery(std::string server, v1::Node node, v1::Bootstrap local) {
+  local_ = std::move(local);
+  ready_ = false;
+  discovery_.enabled = true;
+  ads_ = std::make_unique<AdsClient>(
+      ioc_, server, std::move(node),
+      [this](const v1::DiscoveryResponse& r) { OnDiscoveryResponse(r); },
+      [this, server](bool connected, const std::string& detail) {
+        discovery_.connected = connected;
+        if (connected) {
+          LogInfo("control plane ", server, ": connected");
+        } else {
+          LogWarning("control plane: ", detail, "; serving the last accepted config");
+        }
+      });
+  ads_->Start();
+}
+
+namespace {
+
+// Replaces the resources of `type_url` in `state` with those of `response`.
+absl::Status Adopt(const v1::DiscoveryResponse& response, v1::Bootstrap* state) {
+  const std::string& type = response.type_url();
+  auto unpack = [&](auto* list) -> absl::Status {
+    list->Clear();
+    for (int i = 0; i < response.resources_size(); ++i) {
+      if (!response.resources(i).UnpackTo(list->Add())) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("resources[", i, "]: not a ", type, " (it is ",
+                         response.resources(i).type_url(), ")"));
+      }
+    }
+    return absl::OkStatus();
+  };
+  if (type == kClusterType) return unpack(state->mutable_clusters());
+  if (type == kEndpointType) return unpack(state->mutable_endpoints());
+  if (type == kRouteType) return unpack(state->mutable_routes());
+  return absl::InvalidArgumentError(absl::StrCat("unknown resource type ", type));
+}
+
+}  // namespace
+
+void ProxyServer::OnDiscoveryResponse(const v1::DiscoveryResponse& response) {
+  v1::Bootstrap candidate = accepted_;
+  absl::Status status = Adopt(response, &candidate);
+  std::shared_ptr<const Snapshot> snapshot;
+  if (status.ok()) {
+    v1::Bootstrap merged = local_;
+    merged.MergeFrom(candidate);
+    // An outbound listener whose routes have not arrived yet routes nothing (404 NR) meanwhile.
+    for (const auto& l : merged.listeners()) {
+      if (l.route_config().empty()) continue;
+      bool have = false;
+      for (const auto& r : merged.routes()) have = have || r.name() == l.route_config();
+      if (!have) merged.add_routes()->set_name(l.route_config());
+    }
+    auto built = BuildSnapshot(merged, next_version_, /*lenient_references=*/true);
+    if (built.ok()) {
+      snapshot = *built;
+    } else {
+      status = built.status();
+    }
+  }
+  if (!status.ok()) {
+    ++discovery_.rejected;
+    discovery_.last_error = absl::StrCat(response.type_url(), " version ",
+                                         response.version_info(), ": ", status.message());
+    LogWarning("rejected config from the control plane: ", discovery_.last_error);
+    ads_->Nack(response, std::string(status.message()));
+    return;
+  }
+  ++next_version_;
+  accepted_ = std::move(candidate);
+  ++discovery_.updates;
+  discovery_.versions[response.type_url()] = response.version_info();
+  ads_->Ack(response);
+  Publish(std::move(snapshot));
+  if (!ready_ && discovery_.versions.size() == 3) {
+    ready_ = true;
+    LogInfo("config from the control plane complete: ready");
+  }
+}
+
+void ProxyServer::Publish(std::shared_ptr<const Snapshot> snapshot) {
+  snapshot_ = snapshot;
+  for (auto& w : workers_) {
+    asio::post(w->io_context(), [worker = w.get(), snapshot]() {
+      worker->ApplySnapshot(snapshot, {});
+    });
+  }
 }
 
 asio::awaitable<WorkerStats> ProxyServer::CollectStats() {

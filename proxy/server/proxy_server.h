@@ -8,6 +8,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -15,13 +16,20 @@
 #include "absl/strings/string_view.h"
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "outrigger/v1/config.pb.h"
 #include "proxy/config/snapshot.h"
 #include "proxy/server/stats.h"
 #include "proxy/server/worker.h"
 
+namespace outrigger::v1 {
+class DiscoveryResponse;
+class Node;
+}  // namespace outrigger::v1
+
 namespace outrigger::proxy {
 
 class AdminServer;
+class AdsClient;
 
 struct ServerOptions {
   int concurrency = 1;
@@ -40,6 +48,24 @@ class ProxyServer {
   // Runs the main loop until the drain finishes. Returns the process exit code.
   int Run();
 
+  // Follows the control plane at `server` from now on. `local` holds the resources that come from
+  // flags and --config (listeners, the local app); the control plane adds clusters, endpoints and
+  // routes. Until every type has arrived once, /ready answers 503. Call after Start().
+  void EnableDiscovery(std::string server, v1::Node node, v1::Bootstrap local);
+  // False while following a control plane that has not yet delivered every resource type.
+  bool ready() const { return !draining_ && ready_; }
+  // "inbound" -> "127.0.0.1:15006": where each listener was bound (port 0 resolved).
+  const std::map<std::string, std::string>& bound_addresses() const { return bound_; }
+  struct DiscoveryStats {
+    bool enabled = false;
+    bool connected = false;
+    uint64_t updates = 0;
+    uint64_t rejected = 0;
+    std::map<std::string, std::string> versions;  // type_url -> accepted version
+    std::string last_error;
+  };
+  const DiscoveryStats& discovery_stats() const { return discovery_; }
+
   void BeginDrain(absl::string_view why);
   bool draining() const { return draining_; }
   std::shared_ptr<const Snapshot> snapshot() const { return snapshot_; }
@@ -49,6 +75,8 @@ class ProxyServer {
 
  private:
   boost::asio::awaitable<void> WaitForDrain();
+  void OnDiscoveryResponse(const v1::DiscoveryResponse& response);
+  void Publish(std::shared_ptr<const Snapshot> snapshot);
 
   ServerOptions options_;
   boost::asio::io_context ioc_{1};
@@ -57,6 +85,14 @@ class ProxyServer {
   std::shared_ptr<const Snapshot> snapshot_;
   std::unique_ptr<AdminServer> admin_;
   bool draining_ = false;
+  bool ready_ = true;
+  std::map<std::string, std::string> bound_;
+  // Following a control plane:
+  std::unique_ptr<AdsClient> ads_;
+  v1::Bootstrap local_;
+  v1::Bootstrap accepted_;  // the clusters, endpoints and routes last accepted from it
+  uint64_t next_version_ = 2;
+  DiscoveryStats discovery_;
 };
 
 }  // namespace outrigger::proxy

@@ -119,3 +119,71 @@ TEST_CASE("ForClusters routes each cluster's name", "[router]") {
   CHECK(t->Match("ratings:9080", "/x")->clusters[0].name == "ratings");
   CHECK(t->Match("details", "/") == nullptr);
 }
+
+TEST_CASE("method, header and query conditions all must hold", "[router]") {
+  outrigger::v1::RouteConfiguration rc;
+  rc.set_name("r");
+  auto* vh = rc.add_virtual_hosts();
+  vh->add_domains("*");
+  auto* r = vh->add_routes();
+  r->mutable_match()->set_safe_regex("/items/[0-9]+");
+  r->mutable_match()->set_method("GET");
+  auto* h = r->mutable_match()->add_headers();
+  h->set_name("X-Canary");
+  h->set_exact("yes");
+  auto* q = r->mutable_match()->add_query_parameters();
+  q->set_name("debug");
+  q->set_safe_regex("1|true");
+  r->mutable_route()->set_cluster("canary");
+  r->mutable_route()->set_path_rewrite("/v2/items");
+  auto* fallback = vh->add_routes();
+  fallback->mutable_route()->set_cluster("stable");
+  auto table = RouteTable::FromProto(rc, AnyCluster);
+  REQUIRE(table.ok());
+  std::map<std::string, std::string> headers = {{"x-canary", "yes"}};
+  auto header = [&](absl::string_view n) -> std::optional<absl::string_view> {
+    auto it = headers.find(std::string(n));
+    if (it == headers.end()) return std::nullopt;
+    return absl::string_view(it->second);
+  };
+  using outrigger::router::RequestView;
+  auto pick = [&](absl::string_view path, absl::string_view method) {
+    return (*table)->Match(RequestView{"x", path, method, header})->clusters[0].name;
+  };
+  CHECK(pick("/items/42?debug=true", "GET") == "canary");
+  CHECK(pick("/items/42?a=b&debug=1", "GET") == "canary");
+  CHECK(pick("/items/42?debug=0", "GET") == "stable");
+  CHECK(pick("/items/42", "GET") == "stable");
+  CHECK(pick("/items/42?debug=1", "POST") == "stable");
+  CHECK(pick("/items/abc?debug=1", "GET") == "stable");
+  headers.clear();
+  CHECK(pick("/items/42?debug=1", "GET") == "stable");
+  const auto* canary = &(*table)->virtual_hosts()[0].routes[0];
+  CHECK(canary->RewritePath("/items/42?debug=1") == "/v2/items?debug=1");
+}
+
+TEST_CASE("redirects build their Location from the request", "[router]") {
+  outrigger::v1::RouteConfiguration rc;
+  rc.set_name("r");
+  auto* vh = rc.add_virtual_hosts();
+  vh->add_domains("*");
+  auto* r = vh->add_routes();
+  r->mutable_match()->set_prefix("/old/");
+  r->mutable_redirect()->set_prefix_rewrite("/new/");
+  r->mutable_redirect()->set_response_code(302);
+  auto* s = vh->add_routes();
+  s->mutable_redirect()->set_scheme("https");
+  s->mutable_redirect()->set_host("secure.example");
+  auto table = RouteTable::FromProto(rc, AnyCluster);
+  REQUIRE(table.ok());
+  auto none = [](absl::string_view) -> std::optional<absl::string_view> { return std::nullopt; };
+  using outrigger::router::RequestView;
+  RequestView a{"app:8080", "/old/x?y=1", "GET", none};
+  const auto* ra = (*table)->Match(a);
+  CHECK(ra->redirect->status == 302);
+  CHECK(ra->RedirectLocation(a) == "http://app:8080/new/x?y=1");
+  RequestView b{"app:8080", "/z", "GET", none};
+  CHECK((*table)->Match(b)->RedirectLocation(b) == "https://secure.example/z");
+  rc.mutable_virtual_hosts(0)->mutable_routes(0)->mutable_redirect()->set_response_code(200);
+  CHECK_FALSE(RouteTable::FromProto(rc, AnyCluster).ok());
+}

@@ -1,0 +1,245 @@
+// See view_builder.h. HTTPRoute -> RouteConfiguration follows the Gateway API's precedence for
+// matches: exact paths first, then longer prefixes, then regular expressions, then more header
+// and query conditions; ties keep the order written.
+#include "controlplane/mesh/view_builder.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "outrigger/v1/config.pb.h"
+
+namespace outrigger::controlplane {
+
+namespace {
+
+void SetDuration(absl::Duration d, google::protobuf::Duration* out) {
+  const int64_t ns = absl::ToInt64Nanoseconds(d);
+  out->set_seconds(ns / 1000000000);
+  out->set_nanos(static_cast<int32_t>(ns % 1000000000));
+}
+
+template <typename Message>
+Resource Pack(const std::string& name, const Message& m) {
+  Resource r;
+  r.name = name;
+  r.body.PackFrom(m);
+  return r;
+}
+
+bool Selects(const policy::Service& s, const v1::Node& node) {
+  if (s.selector.empty() || node.namespace_() != s.meta.ns) return false;
+  for (const auto& [k, v] : s.selector) {
+    auto it = node.labels().find(k);
+    if (it != node.labels().end()) {
+      if (it->second != v) return false;
+    } else if (!(k == "app" && v == node.service())) {
+      return false;
+    }
+  }
+  return true;
+}
+
+int Specificity(const policy::RouteMatch& m) {
+  using T = policy::PathMatchType;
+  // Higher sorts first.
+  int base = m.path.type == T::kExact ? 3000000 : m.path.type == T::kPathPrefix ? 2000000 : 1000000;
+  if (m.path.type == T::kPathPrefix) base += static_cast<int>(m.path.value.size()) * 100;
+  return base + (m.method.empty() ? 0 : 50) + static_cast<int>(m.headers.size()) * 10 +
+         static_cast<int>(m.query_params.size());
+}
+
+void AddMatch(const policy::RouteMatch& m, v1::RouteMatch* out) {
+  switch (m.path.type) {
+    case policy::PathMatchType::kExact:
+      out->set_path(m.path.value);
+      break;
+    case policy::PathMatchType::kPathPrefix:
+      out->set_prefix(m.path.value);
+      break;
+    case policy::PathMatchType::kRegularExpression:
+      out->set_safe_regex(m.path.value);
+      break;
+  }
+  auto values = [](const std::vector<policy::ValueMatch>& in, auto* list) {
+    for (const auto& v : in) {
+      auto* vm = list->Add();
+      vm->set_name(v.name);
+      if (v.type == policy::ValueMatchType::kRegularExpression) {
+        vm->set_safe_regex(v.value);
+      } else {
+        vm->set_exact(v.value);
+      }
+    }
+  };
+  values(m.headers, out->mutable_headers());
+  values(m.query_params, out->mutable_query_parameters());
+  out->set_method(m.method);
+}
+
+// One Route for one match of a rule: the rule's backends, filters and timeouts.
+void AddRule(const policy::RouteRule& rule, const policy::RouteMatch& match,
+             const policy::Mesh& mesh, v1::VirtualHost* vh) {
+  v1::Route* route = vh->add_routes();
+  AddMatch(match, route->mutable_match());
+  for (const auto& f : rule.filters) {
+    if (f.request_header_modifier) {
+      auto* h = route->mutable_request_headers();
+      for (const auto& s : f.request_header_modifier->set) {
+        auto* hv = h->add_set();
+        hv->set_name(s.name);
+        hv->set_value(s.value);
+      }
+      for (const auto& a : f.request_header_modifier->add) {
+        auto* hv = h->add_add();
+        hv->set_name(a.name);
+        hv->set_value(a.value);
+      }
+      for (const auto& r : f.request_header_modifier->remove) h->add_remove(r);
+    }
+    if (f.request_redirect) {
+      auto* r = route->mutable_redirect();
+      const auto& rd = *f.request_redirect;
+      if (rd.scheme) r->set_scheme(*rd.scheme);
+      if (rd.hostname) r->set_host(*rd.hostname);
+      if (rd.port) r->set_port(static_cast<uint32_t>(*rd.port));
+      if (rd.path) {
+        if (rd.path->type == policy::PathModifier::Type::kReplaceFullPath) {
+          r->set_path(rd.path->value);
+        } else {
+          r->set_prefix_rewrite(rd.path->value);
+        }
+      }
+      r->set_response_code(static_cast<uint32_t>(rd.status_code));
+    }
+  }
+  if (route->has_redirect()) return;
+  v1::RouteAction* action = route->mutable_route();
+  for (const auto& f : rule.filters) {
+    if (!f.url_rewrite) continue;
+    if (f.url_rewrite->hostname) action->set_host_rewrite(*f.url_rewrite->hostname);
+    if (f.url_rewrite->path) {
+      if (f.url_rewrite->path->type == policy::PathModifier::Type::kReplaceFullPath) {
+        action->set_path_rewrite(f.url_rewrite->path->value);
+      } else {
+        action->set_prefix_rewrite(f.url_rewrite->path->value);
+      }
+    }
+  }
+  if (rule.backend_refs.size() == 1) {
+    action->set_cluster(ClusterName(rule.backend_refs[0].key()));
+  } else {
+    for (const auto& b : rule.backend_refs) {
+      auto* c = action->mutable_weighted_clusters()->add_clusters();
+      c->set_name(ClusterName(b.key()));
+      c->set_weight(b.weight);
+    }
+  }
+  std::optional<absl::Duration> timeout = rule.timeouts.request;
+  if (!timeout) timeout = mesh.default_timeout;
+  if (timeout) SetDuration(*timeout, action->mutable_timeout());
+}
+
+}  // namespace
+
+std::string ClusterName(const policy::ObjectKey& service) {
+  return absl::StrCat(service.name, ".", service.ns);
+}
+
+void ViewBuilderImpl::SetPolicy(std::shared_ptr<const policy::PolicySet> policy) {
+  policy_ = std::move(policy);
+  cache_.clear();
+}
+
+View ViewBuilderImpl::Build(const v1::Node& node, const std::map<std::string, Workload>& workloads,
+                            uint64_t generation) {
+  if (generation != cached_generation_) {
+    cache_.clear();
+    cached_generation_ = generation;
+  }
+  const std::string& ns = node.namespace_().empty() ? "default" : node.namespace_();
+  auto it = cache_.find(ns);
+  if (it == cache_.end()) it = cache_.emplace(ns, Compute(ns, workloads)).first;
+  return it->second;
+}
+
+View ViewBuilderImpl::Compute(const std::string& ns,
+                              const std::map<std::string, Workload>& workloads) const {
+  View view;
+  if (!policy_) return view;
+  auto& clusters = view.types[kClusterType];
+  auto& endpoints = view.types[kEndpointType];
+  v1::RouteConfiguration outbound;
+  outbound.set_name("outbound");
+
+  // HTTPRoutes by the Service they attach to.
+  std::map<policy::ObjectKey, std::vector<const policy::HttpRoute*>> routes_of;
+  for (const auto& [key, route] : policy_->http_routes) {
+    for (const auto& parent : route.parent_refs) routes_of[parent.key()].push_back(&route);
+  }
+
+  for (const auto& [key, service] : policy_->services) {
+    const std::string name = ClusterName(key);
+    v1::Cluster cluster;
+    cluster.set_name(name);
+    clusters.push_back(Pack(name, cluster));
+
+    v1::ClusterLoadAssignment cla;
+    cla.set_cluster_name(name);
+    for (const auto& [id, w] : workloads) {
+      if (!w.node.inbound_address().empty() && Selects(service, w.node)) {
+        cla.add_endpoints()->set_address(w.node.inbound_address());
+      }
+    }
+    for (const policy::EndpointSlice* slice : policy_->EndpointSlicesOf(key)) {
+      const int port = slice->ports.empty() ? (service.ports.empty() ? 0 : service.ports[0].port)
+                                            : slice->ports[0].port;
+      for (const auto& e : slice->endpoints) {
+        if (!e.ready || port == 0) continue;
+        const bool v6 = slice->address_type == policy::AddressType::kIPv6;
+        cla.add_endpoints()->set_address(v6 ? absl::StrCat("[", e.address, "]:", port)
+                                            : absl::StrCat(e.address, ":", port));
+      }
+    }
+    endpoints.push_back(Pack(name, cla));
+
+    v1::VirtualHost* vh = outbound.add_virtual_hosts();
+    vh->set_name(name);
+    if (key.ns == ns) vh->add_domains(key.name);
+    vh->add_domains(absl::StrCat(key.name, ".", key.ns));
+    vh->add_domains(absl::StrCat(key.name, ".", key.ns, ".svc"));
+    vh->add_domains(absl::StrCat(key.name, ".", key.ns, ".svc.cluster.local"));
+    auto attached = routes_of.find(key);
+    if (attached == routes_of.end()) {
+      v1::Route* r = vh->add_routes();
+      r->mutable_match()->set_prefix("/");
+      r->mutable_route()->set_cluster(name);
+      if (policy_->mesh.default_timeout) {
+        SetDuration(*policy_->mesh.default_timeout, r->mutable_route()->mutable_timeout());
+      }
+      continue;
+    }
+    // Every (rule, match) of every attached route, most specific first.
+    struct Entry {
+      const policy::RouteRule* rule;
+      const policy::RouteMatch* match;
+      int specificity;
+      size_t order;
+    };
+    std::vector<Entry> entries;
+    for (const policy::HttpRoute* route : attached->second) {
+      for (const auto& rule : route->rules) {
+        for (const auto& match : rule.matches) {
+          entries.push_back({&rule, &match, Specificity(match), entries.size()});
+        }
+      }
+    }
+    std::stable_sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
+      return a.specificity > b.specificity;
+    });
+    for (const Entry& e : entries) AddRule(*e.rule, *e.match, policy_->mesh, vh);
+  }
+  view.types[kRouteType].push_back(Pack("outbound", outbound));
+  return view;
+}
+
+}  // namespace outrigger::controlplane

@@ -1,0 +1,61 @@
+// What every kind's loader does the same way: parse the document into the kind's protobuf
+// message, convert its metadata, and report problems at the field they concern. Only the files
+// under kinds/ see protobuf.
+#ifndef OUTRIGGER_CONTROLPLANE_POLICY_KINDS_KIND_SUPPORT_H_
+#define OUTRIGGER_CONTROLPLANE_POLICY_KINDS_KIND_SUPPORT_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/strings/string_view.h"
+#include "controlplane/policy/kind.h"
+#include "controlplane/policy/policy_errors.h"
+#include "controlplane/policy/policy_set.h"
+#include "outrigger/policy/v1/kinds.pb.h"
+#include "xds/yaml_proto.h"
+
+namespace outrigger::policy {
+
+// Reports the problems of one document, each at the position of the field it names.
+class FieldErrors {
+ public:
+  FieldErrors(const xds::SourceMap& fields, PolicyErrors* errors)
+      : fields_(fields), errors_(errors) {}
+
+  void Add(absl::string_view path, absl::string_view problem) {
+    errors_->Add(fields_, path, problem);
+  }
+  // Adds `problem` unless it is empty: the result of a field_checks.h check.
+  void Check(absl::string_view path, const std::string& problem) {
+    if (!problem.empty()) Add(path, problem);
+  }
+
+ private:
+  const xds::SourceMap& fields_;
+  PolicyErrors* errors_;
+};
+
+// Parses `doc` into `msg` (unknown fields are errors; paths named as in the YAML). Returns where
+// each field was, or null after adding the error when the document does not load.
+std::shared_ptr<const xds::SourceMap> ParseDocument(const PolicyDocument& doc,
+                                                    google::protobuf::Message* msg,
+                                                    PolicyErrors* errors);
+
+// metadata -> ObjectMeta. Name and namespace come from the loader (doc.key); labels and
+// annotations are checked here.
+ObjectMeta ConvertMeta(const PolicyDocument& doc, const v1::ObjectMeta& meta,
+                       std::shared_ptr<const xds::SourceMap> fields, FieldErrors* err);
+
+// "spec.ports[3]".
+std::string Item(absl::string_view path, int index);
+
+// "9080 (http), 9443 (https)": a Service's ports, for messages about a port that is not one.
+std::string PortList(const Service& svc);
+
+// Parses a GEP-2257 duration at `path`; nullopt (and an error) when it is bad.
+std::optional<absl::Duration> DurationField(absl::string_view path, absl::string_view text,
+                                            FieldErrors* err);
+
+}  // namespace outrigger::policy
+
+#endif  // OUTRIGGER_CONTROLPLANE_POLICY_KINDS_KIND_SUPPORT_H_

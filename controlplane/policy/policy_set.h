@@ -1,0 +1,258 @@
+// The mesh policy as the rest of the control plane sees it: plain C++ structs, one per kind of
+// document (Service, EndpointSlice, HTTPRoute, Mesh), checked whole and defaulted by the loader
+// (loader.h). Every resource remembers where it was written, so later errors can point at the
+// YAML. No protobuf type crosses this boundary.
+#ifndef OUTRIGGER_CONTROLPLANE_POLICY_POLICY_SET_H_
+#define OUTRIGGER_CONTROLPLANE_POLICY_POLICY_SET_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "xds/yaml_proto.h"
+
+namespace outrigger::policy {
+
+// A place in a policy file; line and column are 1-based.
+struct SourceLocation {
+  std::string file;
+  int line = 0;
+  int column = 0;
+
+  std::string ToString() const;  // "FILE:LINE:COL"
+};
+
+// Names a namespaced resource (ns is "" for cluster-scoped kinds).
+struct ObjectKey {
+  std::string ns;
+  std::string name;
+
+  std::string ToString() const;  // "ns/name", or "name" when cluster-scoped
+  friend bool operator<(const ObjectKey& a, const ObjectKey& b) {
+    return std::tie(a.ns, a.name) < std::tie(b.ns, b.name);
+  }
+  friend bool operator==(const ObjectKey& a, const ObjectKey& b) {
+    return a.ns == b.ns && a.name == b.name;
+  }
+};
+
+using Labels = std::map<std::string, std::string>;
+
+// metadata, plus where the document was written.
+struct ObjectMeta {
+  std::string name;
+  std::string ns;  // metadata.namespace: "default" when not written; "" for cluster-scoped kinds
+  Labels labels;
+  std::map<std::string, std::string> annotations;
+  // The document's first line (its apiVersion/kind).
+  SourceLocation source;
+  // Position of every field of the document, by path ("spec.rules[0].backendRefs[1].weight"),
+  // so that errors found later (while building snapshots) can name file:line too.
+  std::shared_ptr<const xds::SourceMap> fields;
+
+  ObjectKey key() const { return {ns, name}; }
+};
+
+// ---- v1 Service ------------------------------------------------------------------------------
+
+struct ServicePort {
+  std::string name;
+  int port = 0;
+  // Where the workload listens: a number, or (target_port == 0) the container port named
+  // target_port_name. Defaults to `port`.
+  int target_port = 0;
+  std::string target_port_name;
+  std::string protocol = "TCP";
+  std::string app_protocol;  // "http", "kubernetes.io/h2c", "grpc"...; "" when not given
+};
+
+struct Service {
+  ObjectMeta meta;
+  // Workloads whose labels include all of these. Empty only when EndpointSlices give the
+  // endpoints.
+  Labels selector;
+  std::vector<ServicePort> ports;
+
+  const ServicePort* FindPort(int port) const;
+  bool Selects(const Labels& workload_labels) const;
+};
+
+// ---- discovery.k8s.io/v1 EndpointSlice --------------------------------------------------------
+
+enum class AddressType { kIPv4, kIPv6 };
+
+struct SliceEndpoint {
+  std::string address;  // the first of `addresses`, as kube-proxy uses it
+  bool ready = true;
+  bool serving = true;
+  bool terminating = false;
+};
+
+struct SlicePort {
+  std::string name;
+  int port = 0;
+  std::string protocol = "TCP";
+  std::string app_protocol;
+};
+
+struct EndpointSlice {
+  ObjectMeta meta;
+  std::string service_name;  // metadata.labels["kubernetes.io/service-name"], same namespace
+  AddressType address_type = AddressType::kIPv4;
+  std::vector<SliceEndpoint> endpoints;
+  std::vector<SlicePort> ports;
+};
+
+inline constexpr absl::string_view kServiceNameLabel = "kubernetes.io/service-name";
+
+// ---- gateway.networking.k8s.io/v1 HTTPRoute ---------------------------------------------------
+
+enum class PathMatchType { kExact, kPathPrefix, kRegularExpression };
+enum class ValueMatchType { kExact, kRegularExpression };
+
+struct PathMatch {
+  PathMatchType type = PathMatchType::kPathPrefix;
+  std::string value = "/";
+};
+
+// A header or query parameter match.
+struct ValueMatch {
+  ValueMatchType type = ValueMatchType::kExact;
+  std::string name;  // header names are lower-cased
+  std::string value;
+};
+
+struct RouteMatch {
+  PathMatch path;
+  std::vector<ValueMatch> headers;
+  std::vector<ValueMatch> query_params;
+  std::string method;  // "" matches every method
+};
+
+struct HeaderValue {
+  std::string name;
+  std::string value;
+};
+
+struct HeaderModifier {
+  std::vector<HeaderValue> set;
+  std::vector<HeaderValue> add;
+  std::vector<std::string> remove;
+};
+
+struct PathModifier {
+  enum class Type { kReplaceFullPath, kReplacePrefixMatch };
+  Type type = Type::kReplaceFullPath;
+  std::string value;
+};
+
+struct UrlRewrite {
+  std::optional<std::string> hostname;
+  std::optional<PathModifier> path;
+};
+
+struct RequestRedirect {
+  std::optional<std::string> scheme;
+  std::optional<std::string> hostname;
+  std::optional<PathModifier> path;
+  std::optional<int> port;
+  int status_code = 302;
+};
+
+// A Service that receives requests (backendRefs) or copies of them (RequestMirror).
+struct BackendRef {
+  std::string name;
+  std::string ns;  // the route's namespace unless written
+  int port = 0;
+  uint32_t weight = 1;  // 0..1,000,000; relative to the rule's other backends
+
+  ObjectKey key() const { return {ns, name}; }
+};
+
+struct RouteFilter {
+  enum class Type { kRequestHeaderModifier, kUrlRewrite, kRequestRedirect, kRequestMirror };
+  Type type = Type::kRequestHeaderModifier;
+  // The one member that `type` names is set.
+  std::optional<HeaderModifier> request_header_modifier;
+  std::optional<UrlRewrite> url_rewrite;
+  std::optional<RequestRedirect> request_redirect;
+  std::optional<BackendRef> request_mirror;
+};
+
+struct RouteTimeouts {
+  // absl::ZeroDuration() means "no timeout", as "0s" does in the Gateway API.
+  std::optional<absl::Duration> request;
+  std::optional<absl::Duration> backend_request;
+};
+
+struct RouteRule {
+  std::string name;                 // optional
+  std::vector<RouteMatch> matches;  // never empty: defaulted to PathPrefix "/"
+  std::vector<RouteFilter> filters;
+  std::vector<BackendRef> backend_refs;
+  RouteTimeouts timeouts;
+};
+
+// The Service whose traffic a route takes over (the Gateway API's mesh form).
+struct ParentRef {
+  std::string name;
+  std::string ns;
+  std::optional<int> port;  // only this port of the Service; all ports when unset
+
+  ObjectKey key() const { return {ns, name}; }
+};
+
+struct HttpRoute {
+  ObjectMeta meta;
+  std::vector<ParentRef> parent_refs;
+  std::vector<std::string> hostnames;  // kept, but not used for mesh routing (as in GAMMA)
+  std::vector<RouteRule> rules;
+};
+
+// ---- outrigger.dev/v1alpha1 Mesh --------------------------------------------------------------
+
+struct Mesh {
+  ObjectMeta meta;  // meta.name is "" when the policy has no Mesh document
+  std::string trust_domain = "cluster.local";
+  std::optional<absl::Duration> default_timeout;
+  absl::Duration endpoint_grace_period = absl::Seconds(10);
+};
+
+// ---- the whole policy -------------------------------------------------------------------------
+
+// One loaded document, in the order read: what `outrigger validate` counts.
+struct ResourceId {
+  std::string kind;  // "Service", "HTTPRoute"...
+  ObjectKey key;
+  SourceLocation source;
+};
+
+struct PolicySet {
+  std::map<ObjectKey, Service> services;
+  std::map<ObjectKey, EndpointSlice> endpoint_slices;
+  std::map<ObjectKey, HttpRoute> http_routes;
+  Mesh mesh;  // defaults when no Mesh document was given
+
+  std::vector<std::string> files;     // the files read, in order
+  std::vector<ResourceId> resources;  // every document, in the order read
+  // Changes whenever any document's text changes (a hex hash of them all, in order).
+  std::string version;
+
+  const Service* FindService(const ObjectKey& key) const;
+  const HttpRoute* FindHttpRoute(const ObjectKey& key) const;
+  // The EndpointSlices that give endpoints to `service`.
+  std::vector<const EndpointSlice*> EndpointSlicesOf(const ObjectKey& service) const;
+  // How many documents of each kind, in the order of the kind table (kind.h); kinds with none
+  // are left out.
+  std::vector<std::pair<std::string, int>> CountByKind() const;
+};
+
+}  // namespace outrigger::policy
+
+#endif  // OUTRIGGER_CONTROLPLANE_POLICY_POLICY_SET_H_

@@ -1,0 +1,298 @@
+// See control_plane.h.
+#include "controlplane/server/control_plane.h"
+
+#include <grpcpp/grpcpp.h>
+#include <sys/stat.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
+#include <future>
+
+#include "absl/strings/str_cat.h"
+#include "controlplane/policy/backend_weights.h"
+#include "controlplane/policy/loader.h"
+#include "outrigger/v1/admin.grpc.pb.h"
+#include "xds/common/log.h"
+
+namespace outrigger::controlplane {
+
+namespace asio = boost::asio;
+namespace bhttp = boost::beast::http;
+using asio::ip::tcp;
+
+namespace {
+
+const char* StateName(TypeStatus::State s) {
+  switch (s) {
+    case TypeStatus::State::kSynced: return "SYNCED";
+    case TypeStatus::State::kStale: return "STALE";
+    case TypeStatus::State::kNacked: return "NACKED";
+    case TypeStatus::State::kNotSent: return "NOT_SENT";
+  }
+  return "?";
+}
+
+// Runs `f` on the control loop and waits for its result (admin RPCs run on gRPC's threads).
+template <typename F>
+auto OnLoop(asio::io_context& ioc, F f) -> decltype(f()) {
+  std::promise<decltype(f())> promise;
+  auto future = promise.get_future();
+  asio::post(ioc, [&]() { promise.set_value(f()); });
+  return future.get();
+}
+
+}  // namespace
+
+// The CLI's RPCs.
+class ControlPlane::AdminService final : public v1::MeshAdmin::Service {
+ public:
+  explicit AdminService(ControlPlane* cp) : cp_(cp) {}
+
+  grpc::Status ProxyStatus(grpc::ServerContext*, const v1::ProxyStatusRequest*,
+                           v1::ProxyStatusResponse* out) override {
+    *out = OnLoop(cp_->ioc_, [this]() {
+      v1::ProxyStatusResponse r;
+      r.set_policy_version(cp_->policy_version_);
+      r.set_policy_error(cp_->policy_error_);
+      for (const auto& p : cp_->discovery_->Status()) {
+        auto* e = r.add_proxies();
+        *e->mutable_node() = p.node;
+        e->set_connected(p.connected);
+        for (const auto& t : p.types) {
+          auto* ts = e->add_types();
+          ts->set_type_url(t.type_url);
+          ts->set_sent_version(t.sent_version);
+          ts->set_acked_version(t.acked_version);
+          ts->set_state(StateName(t.state));
+          ts->set_nack_error(t.nack_error);
+        }
+      }
+      return r;
+    });
+    return grpc::Status::OK;
+  }
+
+  grpc::Status SetWeights(grpc::ServerContext*, const v1::SetWeightsRequest* req,
+                          v1::SetWeightsResponse* out) override {
+    std::map<std::string, int64_t> weights(req->weights().begin(), req->weights().end());
+    // The file is rewritten (atomically, validated whole) before we answer, so the change
+    // survives a restart of the control plane right after the CLI returns.
+    absl::Status s = OnLoop(cp_->ioc_, [&]() -> absl::Status {
+      absl::Status w = policy::SetBackendWeights(
+          cp_->options_.policy_path, req->namespace_().empty() ? "default" : req->namespace_(),
+          req->route(), weights);
+      if (!w.ok()) return w;
+      return cp_->Reload("outrigger canary");
+    });
+    if (!s.ok()) {
+      const auto code = absl::IsNotFound(s) ? grpc::StatusCode::NOT_FOUND
+                                            : grpc::StatusCode::INVALID_ARGUMENT;
+      return grpc::Status(code, std::string(s.message()));
+    }
+    out->set_policy_version(OnLoop(cp_->ioc_, [this]() { return cp_->policy_version_; }));
+    out->set_file(cp_->options_.policy_path);
+    return grpc::Status::OK;
+  }
+
+ private:
+  ControlPlane* cp_;
+};
+
+// /ready and /metrics.
+class ControlPlane::HttpAdmin {
+ public:
+  explicit HttpAdmin(ControlPlane* cp) : cp_(cp), acceptor_(cp->ioc_) {}
+
+  absl::StatusOr<std::string> Listen(const std::string& address) {
+    const size_t colon = address.rfind(':');
+    boost::system::error_code ec;
+    auto ip = asio::ip::make_address(address.substr(0, colon), ec);
+    if (ec || colon == std::string::npos) {
+      return absl::InvalidArgumentError(absl::StrCat("--admin '", address, "': expected IP:PORT"));
+    }
+    tcp::endpoint ep(ip, static_cast<uint16_t>(std::stoi(address.substr(colon + 1))));
+    acceptor_.open(ep.protocol(), ec);
+    if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec) acceptor_.bind(ep, ec);
+    if (!ec) acceptor_.listen(64, ec);
+    if (ec) return absl::UnavailableError(absl::StrCat("admin ", address, ": ", ec.message()));
+    asio::co_spawn(cp_->ioc_, Accept(), asio::detached);
+    return absl::StrCat(address.substr(0, colon), ":", acceptor_.local_endpoint().port());
+  }
+
+ private:
+  asio::awaitable<void> Accept() {
+    for (;;) {
+      auto [ec, socket] = co_await acceptor_.async_accept(asio::as_tuple(asio::use_awaitable));
+      if (ec) co_return;
+      asio::co_spawn(cp_->ioc_, Serve(std::move(socket)), asio::detached);
+    }
+  }
+
+  asio::awaitable<void> Serve(tcp::socket socket) {
+    boost::beast::flat_buffer buffer;
+    for (;;) {
+      bhttp::request<bhttp::string_body> req;
+      auto [ec, n] = co_await bhttp::async_read(socket, buffer, req,
+                                                asio::as_tuple(asio::use_awaitable));
+      if (ec) co_return;
+      bhttp::response<bhttp::string_body> res{bhttp::status::ok, req.version()};
+      res.keep_alive(req.keep_alive());
+      res.set(bhttp::field::content_type, "text/plain");
+      const std::string target(req.target());
+      if (target == "/ready") {
+        res.body() = "ready\n";
+      } else if (target == "/metrics") {
+        res.set(bhttp::field::content_type, "text/plain; version=0.0.4");
+        res.body() = cp_->RenderMetrics();
+      } else {
+        res.result(bhttp::status::not_found);
+        res.body() = "see /ready and /metrics\n";
+      }
+      res.prepare_payload();
+      auto [wec, wn] = co_await bhttp::async_write(socket, res,
+                                                   asio::as_tuple(asio::use_awaitable));
+      if (wec || !res.keep_alive()) co_return;
+    }
+  }
+
+  ControlPlane* cp_;
+  tcp::acceptor acceptor_;
+};
+
+ControlPlane::ControlPlane(ControlOptions options) : options_(std::move(options)) {}
+
+ControlPlane::~ControlPlane() {
+  if (server_) server_->Shutdown(std::chrono::system_clock::now());
+}
+
+absl::Status ControlPlane::Start() {
+  fingerprint_ = Fingerprint();
+  auto policy = policy::LoadPolicy(options_.policy_path);
+  if (!policy.ok()) return policy.status();
+  policy_version_ = policy->version;
+  options_.discovery.endpoint_grace = std::chrono::milliseconds(
+      absl::ToInt64Milliseconds(policy->mesh.endpoint_grace_period));
+  views_.SetPolicy(std::make_shared<const policy::PolicySet>(*std::move(policy)));
+  LogInfo("policy ", options_.policy_path, " version ", policy_version_, " loaded");
+
+  discovery_ = std::make_unique<DiscoveryServer>(
+      ioc_,
+      [this](const v1::Node& node, const std::map<std::string, Workload>& workloads,
+             uint64_t generation) { return views_.Build(node, workloads, generation); },
+      options_.discovery);
+  admin_service_ = std::make_unique<AdminService>(this);
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(options_.xds_address, grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(discovery_.get());
+  builder.RegisterService(admin_service_.get());
+  server_ = builder.BuildAndStart();
+  if (!server_ || port == 0) {
+    return absl::UnavailableError(absl::StrCat("--xds: cannot listen on ", options_.xds_address));
+  }
+  const std::string host = options_.xds_address.substr(0, options_.xds_address.rfind(':'));
+  LogInfo("listening name=xds address=", host, ":", port);
+  if (!options_.admin_address.empty()) {
+    http_ = std::make_unique<HttpAdmin>(this);
+    auto bound = http_->Listen(options_.admin_address);
+    if (!bound.ok()) return bound.status();
+    LogInfo("listening name=admin address=", *bound);
+  }
+  Watch();
+  return absl::OkStatus();
+}
+
+int ControlPlane::Run() {
+  asio::signal_set signals(ioc_, SIGTERM, SIGINT);
+  signals.async_wait([this](boost::system::error_code ec, int) {
+    if (ec) return;
+    LogInfo("stopping");
+    ioc_.stop();
+  });
+  ioc_.run();
+  if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  return 0;
+}
+
+std::string ControlPlane::Fingerprint() const {
+  // Which files, and their size and modification time: cheap to take every 200 ms.
+  auto files = policy::ListPolicyFiles(options_.policy_path);
+  if (!files.ok()) return std::string(files.status().message());
+  std::string out;
+  for (const auto& f : *files) {
+    struct stat st {};
+    if (::stat(f.c_str(), &st) != 0) continue;
+    absl::StrAppend(&out, f, ":", st.st_size, ":", st.st_mtim.tv_sec, ".", st.st_mtim.tv_nsec,
+                    ";");
+  }
+  return out;
+}
+
+void ControlPlane::Watch() {
+  watch_timer_.expires_after(std::chrono::milliseconds(200));
+  watch_timer_.async_wait([this](boost::system::error_code ec) {
+    if (ec) return;
+    std::string now = Fingerprint();
+    if (now != fingerprint_) {
+      fingerprint_ = now;
+      (void)Reload("file change");
+    }
+    Watch();
+  });
+}
+
+absl::Status ControlPlane::Reload(const char* why) {
+  fingerprint_ = Fingerprint();
+  auto policy = policy::LoadPolicy(options_.policy_path);
+  ++reloads_;
+  if (!policy.ok()) {
+    ++policy_errors_;
+    policy_error_ = std::string(policy.status().message());
+    LogError("policy change refused (", why, "); version ", policy_version_,
+             " stays in force:\n", policy_error_);
+    return policy.status();
+  }
+  policy_error_.clear();
+  if (policy->version == policy_version_) return absl::OkStatus();
+  policy_version_ = policy->version;
+  views_.SetPolicy(std::make_shared<const policy::PolicySet>(*std::move(policy)));
+  LogInfo("policy version ", policy_version_, " loaded (", why, ")");
+  discovery_->Invalidate();
+  return absl::OkStatus();
+}
+
+std::string ControlPlane::RenderMetrics() const {
+  size_t connected = 0;
+  for (const auto& [id, w] : discovery_->workloads()) connected += w.connected;
+  return absl::StrCat(
+      "# HELP outrigger_control_proxies_connected Proxies with an open discovery stream.\n"
+      "# TYPE outrigger_control_proxies_connected gauge\n"
+      "outrigger_control_proxies_connected ", connected, "\n",
+      "# HELP outrigger_control_pushes_total Discovery responses sent.\n"
+      "# TYPE outrigger_control_pushes_total counter\n"
+      "outrigger_control_pushes_total ", discovery_->pushes(), "\n",
+      "# HELP outrigger_control_nacks_total Responses proxies rejected.\n"
+      "# TYPE outrigger_control_nacks_total counter\n"
+      "outrigger_control_nacks_total ", discovery_->nacks(), "\n",
+      "# HELP outrigger_control_policy_reloads_total Policy loads after a change.\n"
+      "# TYPE outrigger_control_policy_reloads_total counter\n"
+      "outrigger_control_policy_reloads_total ", reloads_, "\n",
+      "# HELP outrigger_control_policy_errors_total Policy changes refused as invalid.\n"
+      "# TYPE outrigger_control_policy_errors_total counter\n"
+      "outrigger_control_policy_errors_total ", policy_errors_, "\n",
+      "# HELP outrigger_control_policy_valid 0 while the latest policy change is refused.\n"
+      "# TYPE outrigger_control_policy_valid gauge\n"
+      "outrigger_control_policy_valid ", policy_error_.empty() ? 1 : 0, "\n",
+      "# TYPE outrigger_control_policy_info gauge\n"
+      "outrigger_control_policy_info{version=\"", policy_version_, "\"} 1\n");
+}
+
+}  // namespace outrigger::controlplane

@@ -1,0 +1,369 @@
+// See discovery_server.h.
+#include "controlplane/server/discovery_server.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <boost/asio/post.hpp>
+#include <deque>
+#include <mutex>
+#include <set>
+
+#include "absl/hash/hash.h"
+#include "absl/strings/str_cat.h"
+#include "xds/common/log.h"
+
+namespace outrigger::controlplane {
+
+namespace asio = boost::asio;
+
+std::string VersionOf(const std::vector<Resource>& resources) {
+  // FNV-1a over names and serialized bodies: stable across processes (a restarted control
+  // plane computes the same versions, so reconnecting proxies are not sent what they have).
+  uint64_t h = 1469598103934665603ull;
+  auto mix = [&h](const std::string& s) {
+    for (unsigned char c : s) {
+      h ^= c;
+      h *= 1099511628211ull;
+    }
+    h ^= 0xff;
+    h *= 1099511628211ull;
+  };
+  for (const auto& r : resources) {
+    mix(r.name);
+    mix(r.body.SerializeAsString());
+  }
+  return absl::StrCat(absl::Hex(h, absl::kZeroPad16));
+}
+
+class DiscoveryServer::Stream
+    : public grpc::ServerBidiReactor<v1::DiscoveryRequest, v1::DiscoveryResponse> {
+ public:
+  Stream(DiscoveryServer* server, std::weak_ptr<bool> alive)
+      : server_(server), control_(server->control_), alive_(std::move(alive)) {
+    StartRead(&request_);
+  }
+
+  // State of the world per type: a response still waiting in the queue is replaced by a newer
+  // one of the same type instead of queueing both (a slow proxy never builds a backlog).
+  void Send(v1::DiscoveryResponse response) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (finished_) return;
+    for (size_t i = writing_ ? 1 : 0; i < queue_.size(); ++i) {
+      if (queue_[i].type_url() == response.type_url()) {
+        queue_.erase(queue_.begin() + static_cast<long>(i));
+        break;
+      }
+    }
+    queue_.push_back(std::move(response));
+    if (!writing_) {
+      writing_ = true;
+      StartWrite(&queue_.front());
+    }
+  }
+
+  void Close(const grpc::Status& status) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (finished_) return;
+    finished_ = true;
+    Finish(status);
+  }
+
+ private:
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      Close(grpc::Status::OK);
+      return;
+    }
+    auto alive = alive_;
+    DiscoveryServer* server = server_;
+    asio::post(control_, [alive, server, this, request = request_]() {
+      if (!alive.expired()) server->OnRequest(this, request);
+    });
+    StartRead(&request_);
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    queue_.pop_front();
+    if (!ok || queue_.empty() || finished_) {
+      writing_ = false;
+      return;
+    }
+    StartWrite(&queue_.front());
+  }
+
+  void OnCancel() override { Close(grpc::Status::CANCELLED); }
+
+  void OnDone() override {
+    auto alive = alive_;
+    DiscoveryServer* server = server_;
+    asio::post(control_, [alive, server, this]() {
+      if (alive.expired()) {
+        delete this;
+        return;
+      }
+      server->OnStreamClosed(this);
+    });
+  }
+
+  DiscoveryServer* server_;
+  asio::io_context& control_;
+  std::weak_ptr<bool> alive_;
+  v1::DiscoveryRequest request_;
+  std::mutex mu_;
+  std::deque<v1::DiscoveryResponse> queue_;
+  bool writing_ = false;
+  bool finished_ = false;
+};
+
+DiscoveryServer::DiscoveryServer(asio::io_context& control, ViewBuilder builder,
+                                 DiscoveryOptions options)
+    : control_(control),
+      builder_(std::move(builder)),
+      options_(options),
+      debounce_(control),
+      expiry_(control),
+      warm_until_(std::chrono::steady_clock::now() + options.endpoint_grace),
+      warm_timer_(control) {
+  ExpireWorkloads();
+  warm_timer_.expires_at(warm_until_);
+  warm_timer_.async_wait([this, alive = std::weak_ptr<bool>(alive_)](boost::system::error_code ec) {
+    if (ec || alive.expired()) return;
+    LogInfo("start-up window over: pushing current config to every proxy");
+    Recompute();
+  });
+}
+
+DiscoveryServer::~DiscoveryServer() { alive_.reset(); }
+
+grpc::ServerBidiReactor<v1::DiscoveryRequest, v1::DiscoveryResponse>*
+DiscoveryServer::StreamAggregatedResources(grpc::CallbackServerContext*) {
+  auto* stream = new Stream(this, alive_);
+  asio::post(control_, [this, stream, alive = std::weak_ptr<bool>(alive_)]() {
+    if (!alive.expired()) streams_.try_emplace(stream);
+  });
+  return stream;
+}
+
+void DiscoveryServer::OnRequest(Stream* stream, const v1::DiscoveryRequest& request) {
+  auto it = streams_.find(stream);
+  if (it == streams_.end()) return;
+  StreamState& st = it->second;
+  if (!st.registered) {
+    if (!request.has_node() || request.node().id().empty()) {
+      stream->Close(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                 "the first request of a stream must carry node.id"));
+      return;
+    }
+    st.node = request.node();
+    st.registered = true;
+    Workload& w = workloads_[st.node.id()];
+    w.node = st.node;
+    w.connected = true;
+    ++generation_;
+    LogInfo("proxy ", st.node.id(), " connected (service ", st.node.service(), ".",
+            st.node.namespace_(), ", inbound ",
+            st.node.inbound_address().empty() ? "-" : st.node.inbound_address(), ")");
+    Invalidate();  // its workload is a new endpoint for everyone else
+  }
+  const std::string& type = request.type_url();
+  if (type != kClusterType && type != kEndpointType && type != kRouteType) {
+    LogWarning("proxy ", st.node.id(), " asked for unknown type ", type);
+    return;
+  }
+  TypeState& ts = st.types[type];
+  if (!request.response_nonce().empty()) {
+    if (request.response_nonce() != ts.sent_nonce) return;  // answers an older push
+    if (request.has_error_detail()) {
+      ts.nack_error = request.error_detail().message();
+      ++nacks_;
+      LogWarning("proxy ", st.node.id(), " rejected ", type, " version ", ts.sent_version, ": ",
+                 ts.nack_error);
+    } else {
+      ts.acked_version = request.version_info();
+      ts.nack_error.clear();
+    }
+    return;
+  }
+  // A (re)subscription. A proxy that already has the current version is not sent it again.
+  ts.subscribed = true;
+  View view = builder_(st.node, workloads_, generation_);
+  const std::vector<Resource>& resources = view.types[type];
+  const std::string version = VersionOf(resources);
+  const bool warming = std::chrono::steady_clock::now() < warm_until_;
+  if (!request.version_info().empty() && (request.version_info() == version || warming)) {
+    // Has the current config, or (just after a control-plane restart) some config it keeps
+    // until the registry has been rebuilt.
+    ts.sent_version = ts.acked_version = request.version_info();
+    st.sent[type] = resources;
+    if (warming && request.version_info() != version) st.resumed = true;
+    return;
+  }
+  SendType(stream, st, type, resources);
+}
+
+void DiscoveryServer::OnStreamClosed(Stream* stream) {
+  auto it = streams_.find(stream);
+  if (it != streams_.end()) {
+    const StreamState& st = it->second;
+    if (st.registered) {
+      // Only if no newer stream of the same proxy has taken over the workload.
+      bool newer = false;
+      for (const auto& [other, other_state] : streams_) {
+        newer = newer || (other != stream && other_state.registered &&
+                          other_state.node.id() == st.node.id());
+      }
+      auto w = workloads_.find(st.node.id());
+      if (!newer && w != workloads_.end()) {
+        w->second.connected = false;
+        w->second.disconnected_at = std::chrono::steady_clock::now();
+        LogInfo("proxy ", st.node.id(), " disconnected; its endpoint stays for ",
+                options_.endpoint_grace.count(), " ms");
+      }
+    }
+    streams_.erase(it);
+  }
+  delete stream;
+}
+
+void DiscoveryServer::ExpireWorkloads() {
+  const auto now = std::chrono::steady_clock::now();
+  bool changed = false;
+  for (auto it = workloads_.begin(); it != workloads_.end();) {
+    if (!it->second.connected && now - it->second.disconnected_at >= options_.endpoint_grace) {
+      LogInfo("proxy ", it->first, " did not come back: endpoint removed");
+      it = workloads_.erase(it);
+      changed = true;
+      ++generation_;
+    } else {
+      ++it;
+    }
+  }
+  if (changed) Invalidate();
+  expiry_.expires_after(std::chrono::milliseconds(250));
+  expiry_.async_wait([this, alive = std::weak_ptr<bool>(alive_)](boost::system::error_code ec) {
+    if (!ec && !alive.expired()) ExpireWorkloads();
+  });
+}
+
+void DiscoveryServer::Invalidate() {
+  if (pending_) return;
+  pending_ = true;
+  debounce_.expires_after(options_.debounce);
+  debounce_.async_wait([this, alive = std::weak_ptr<bool>(alive_)](boost::system::error_code ec) {
+    if (!ec && !alive.expired()) Recompute();
+  });
+}
+
+void DiscoveryServer::Recompute() {
+  pending_ = false;
+  const bool warming = std::chrono::steady_clock::now() < warm_until_;
+  for (auto& [stream, st] : streams_) {
+    if (!st.registered) continue;
+    if (warming && st.resumed) continue;  // keeps its config until the window ends
+    Push(stream, st, builder_(st.node, workloads_, generation_));
+  }
+}
+
+namespace {
+
+std::set<std::string> Names(const std::vector<Resource>& resources) {
+  std::set<std::string> out;
+  for (const auto& r : resources) out.insert(r.name);
+  return out;
+}
+
+}  // namespace
+
+void DiscoveryServer::Push(Stream* stream, StreamState& st, View view) {
+  auto subscribed = [&](const char* type) { return st.types[type].subscribed; };
+  auto changed = [&](const char* type) {
+    return subscribed(type) && VersionOf(view.types[type]) != st.types[type].sent_version;
+  };
+  // Make before break: a proxy validates every update against what it already has, so clusters
+  // must arrive before the endpoints and routes that name them, and leave after them.
+  const std::vector<Resource>& clusters = view.types[kClusterType];
+  std::vector<Resource> removed;
+  const std::set<std::string> keep = Names(clusters);
+  for (const auto& r : st.sent[kClusterType]) {
+    if (!keep.contains(r.name)) removed.push_back(r);
+  }
+  if (changed(kClusterType)) {
+    if (removed.empty()) {
+      SendType(stream, st, kClusterType, clusters);
+    } else {
+      std::vector<Resource> both = clusters;
+      both.insert(both.end(), removed.begin(), removed.end());
+      std::sort(both.begin(), both.end(),
+                [](const Resource& a, const Resource& b) { return a.name < b.name; });
+      if (VersionOf(both) != st.types[kClusterType].sent_version) {
+        SendType(stream, st, kClusterType, both);
+      }
+    }
+  }
+  if (changed(kEndpointType)) SendType(stream, st, kEndpointType, view.types[kEndpointType]);
+  if (changed(kRouteType)) SendType(stream, st, kRouteType, view.types[kRouteType]);
+  if (!removed.empty() && subscribed(kClusterType)) {
+    SendType(stream, st, kClusterType, clusters);
+  }
+}
+
+void DiscoveryServer::SendType(Stream* stream, StreamState& st, const std::string& type,
+                               const std::vector<Resource>& resources) {
+  v1::DiscoveryResponse response;
+  response.set_type_url(type);
+  response.set_version_info(VersionOf(resources));
+  response.set_nonce(absl::StrCat(++nonce_));
+  for (const auto& r : resources) *response.add_resources() = r.body;
+  TypeState& ts = st.types[type];
+  ts.sent_version = response.version_info();
+  ts.sent_nonce = response.nonce();
+  st.sent[type] = resources;
+  ++pushes_;
+  stream->Send(std::move(response));
+}
+
+std::vector<ProxyStatus> DiscoveryServer::Status() const {
+  std::vector<ProxyStatus> out;
+  std::set<std::string> seen;
+  for (const auto& [stream, st] : streams_) {
+    if (!st.registered) continue;
+    ProxyStatus ps;
+    ps.node = st.node;
+    seen.insert(st.node.id());
+    for (const char* type : {kClusterType, kEndpointType, kRouteType}) {
+      TypeStatus t;
+      t.type_url = type;
+      if (auto it = st.types.find(type); it != st.types.end()) {
+        const TypeState& ts = it->second;
+        t.sent_version = ts.sent_version;
+        t.acked_version = ts.acked_version;
+        t.nack_error = ts.nack_error;
+        if (ts.sent_version.empty()) {
+          t.state = TypeStatus::State::kNotSent;
+        } else if (ts.acked_version == ts.sent_version) {
+          t.state = TypeStatus::State::kSynced;
+        } else if (!ts.nack_error.empty()) {
+          t.state = TypeStatus::State::kNacked;
+        } else {
+          t.state = TypeStatus::State::kStale;
+        }
+      }
+      ps.types.push_back(std::move(t));
+    }
+    out.push_back(std::move(ps));
+  }
+  for (const auto& [id, w] : workloads_) {
+    if (seen.contains(id)) continue;
+    ProxyStatus ps;
+    ps.node = w.node;
+    ps.connected = false;
+    out.push_back(std::move(ps));
+  }
+  std::sort(out.begin(), out.end(),
+            [](const ProxyStatus& a, const ProxyStatus& b) { return a.node.id() < b.node.id(); });
+  return out;
+}
+
+}  // namespace outrigger::controlplane

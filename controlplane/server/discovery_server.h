@@ -1,0 +1,142 @@
+// The control plane's end of the discovery stream (docs/xds.md). Every proxy holds one gRPC
+// stream; the server registers the proxy's workload, computes the proxy's view of the mesh,
+// pushes the resource types that changed in make-before-break order, and records ACKs and NACKs
+// for `outrigger proxy-status`.
+//
+// Threads: gRPC calls the stream reactors on its own threads; they only post to the control loop
+// (one asio io_context), which owns every piece of state here. Nothing is locked except each
+// stream's write queue.
+#ifndef OUTRIGGER_CONTROLPLANE_SERVER_DISCOVERY_SERVER_H_
+#define OUTRIGGER_CONTROLPLANE_SERVER_DISCOVERY_SERVER_H_
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "outrigger/v1/discovery.grpc.pb.h"
+
+namespace outrigger::controlplane {
+
+inline constexpr char kClusterType[] = "type.googleapis.com/outrigger.v1.Cluster";
+inline constexpr char kEndpointType[] = "type.googleapis.com/outrigger.v1.ClusterLoadAssignment";
+inline constexpr char kRouteType[] = "type.googleapis.com/outrigger.v1.RouteConfiguration";
+
+// One resource of a view: its name and its packed message.
+struct Resource {
+  std::string name;
+  google::protobuf::Any body;
+};
+
+// What one proxy should have, per type, in the order the proxy applies them.
+struct View {
+  std::map<std::string, std::vector<Resource>> types;  // type_url -> resources (sorted by name)
+};
+
+// A workload whose proxy is (or was, within the grace period) connected.
+struct Workload {
+  v1::Node node;
+  bool connected = true;
+  std::chrono::steady_clock::time_point disconnected_at;
+};
+
+// Builds the view of `node` given every registered workload; `generation` changes whenever the
+// workloads do (so views may be cached). Runs on the control loop.
+using ViewBuilder = std::function<View(
+    const v1::Node& node, const std::map<std::string, Workload>& workloads, uint64_t generation)>;
+
+// What `outrigger proxy-status` shows for one proxy and type.
+struct TypeStatus {
+  std::string type_url;
+  std::string sent_version;
+  std::string acked_version;
+  std::string nack_error;  // the last NACK's error, while the latest push stays unacknowledged
+  enum class State { kNotSent, kSynced, kStale, kNacked } state = State::kNotSent;
+};
+struct ProxyStatus {
+  v1::Node node;
+  bool connected = true;
+  std::vector<TypeStatus> types;
+};
+
+struct DiscoveryOptions {
+  std::chrono::milliseconds debounce{100};
+  // How long the endpoint of a disconnected proxy is kept. Also, after the control plane
+  // starts, how long proxies that come back with a config keep it unchanged: the registry is
+  // rebuilt as sidecars reconnect, and pushing a half-empty registry would drop endpoints.
+  std::chrono::milliseconds endpoint_grace{10000};
+};
+
+class DiscoveryServer final : public v1::AggregatedDiscoveryService::CallbackService {
+ public:
+  DiscoveryServer(boost::asio::io_context& control, ViewBuilder builder,
+                  DiscoveryOptions options = {});
+  ~DiscoveryServer() override;
+
+  grpc::ServerBidiReactor<v1::DiscoveryRequest, v1::DiscoveryResponse>* StreamAggregatedResources(
+      grpc::CallbackServerContext* context) override;
+
+  // On the control loop: the inputs of the views changed (policy, registry); recompute every
+  // view after the debounce interval and push what changed.
+  void Invalidate();
+  // On the control loop.
+  std::vector<ProxyStatus> Status() const;
+  const std::map<std::string, Workload>& workloads() const { return workloads_; }
+  size_t connected_streams() const { return streams_.size(); }
+  uint64_t pushes() const { return pushes_; }
+  uint64_t nacks() const { return nacks_; }
+
+ private:
+  class Stream;
+  struct TypeState {
+    bool subscribed = false;
+    std::string sent_version;
+    std::string sent_nonce;
+    std::string acked_version;
+    std::string nack_error;
+    std::vector<std::string> names;  // resource names last sent
+  };
+  struct StreamState {
+    v1::Node node;
+    bool registered = false;
+    bool resumed = false;  // came back with an older config during the start-up window
+    std::map<std::string, TypeState> types;
+    std::map<std::string, std::vector<Resource>> sent;  // last sent resources per type
+  };
+
+  void OnRequest(Stream* stream, const v1::DiscoveryRequest& request);
+  void OnStreamClosed(Stream* stream);
+  void Recompute();
+  // Pushes `view` to `stream`: adds before routes, removals after.
+  void Push(Stream* stream, StreamState& state, View view);
+  void SendType(Stream* stream, StreamState& state, const std::string& type,
+                const std::vector<Resource>& resources);
+  void ExpireWorkloads();
+
+  boost::asio::io_context& control_;
+  ViewBuilder builder_;
+  DiscoveryOptions options_;
+  boost::asio::steady_timer debounce_;
+  boost::asio::steady_timer expiry_;
+  bool pending_ = false;
+  std::map<Stream*, StreamState> streams_;
+  std::map<std::string, Workload> workloads_;  // by node id
+  uint64_t nonce_ = 0;
+  uint64_t generation_ = 0;  // bumped when workloads_ changes
+  std::chrono::steady_clock::time_point warm_until_;
+  boost::asio::steady_timer warm_timer_;
+  uint64_t pushes_ = 0;
+  uint64_t nacks_ = 0;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+// A content version for a list of resources: a short hex hash of names and bodies.
+std::string VersionOf(const std::vector<Resource>& resources);
+
+}  // namespace outrigger::controlplane
+
+#endif  // OUTRIGGER_CONTROLPLANE_SERVER_DISCOVERY_SERVER_H_

@@ -1,0 +1,181 @@
+// See ads_client.h. gRPC runs the stream's callbacks on its own threads; everything they learn is
+// posted to the main thread, and writes are queued (one in flight at a time, as gRPC requires).
+#include "proxy/xds/ads_client.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <boost/asio/post.hpp>
+#include <chrono>
+#include <deque>
+#include <mutex>
+
+#include "xds/common/log.h"
+
+namespace outrigger::proxy {
+
+namespace asio = boost::asio;
+
+class AdsClient::Stream
+    : public grpc::ClientBidiReactor<v1::DiscoveryRequest, v1::DiscoveryResponse> {
+ public:
+  explicit Stream(AdsClient* owner) : owner_(owner) {}
+
+  void Begin(v1::AggregatedDiscoveryService::Stub* stub) {
+    stub->async()->StreamAggregatedResources(&context_, this);
+    StartRead(&response_);
+    StartCall();
+  }
+
+  void Send(v1::DiscoveryRequest request) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (done_) return;
+    queue_.push_back(std::move(request));
+    if (!writing_) {
+      writing_ = true;
+      StartWrite(&queue_.front());
+    }
+  }
+
+  void Cancel() { context_.TryCancel(); }
+
+ private:
+  void OnWriteDone(bool ok) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    queue_.pop_front();
+    if (!ok || queue_.empty()) {
+      writing_ = false;
+      return;
+    }
+    StartWrite(&queue_.front());
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) return;  // the stream is ending; OnDone follows
+    AdsClient* owner = owner_;
+    asio::post(owner->main_, [owner, response = response_]() {
+      if (!owner->stopped_) owner->on_response_(response);
+    });
+    StartRead(&response_);
+  }
+
+  void OnDone(const grpc::Status& status) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      done_ = true;
+    }
+    AdsClient* owner = owner_;
+    asio::post(owner->main_, [owner, this, code = static_cast<int>(status.error_code()),
+                              message = status.error_message()]() {
+      owner->OnStreamDone(this, code, message);
+    });
+  }
+
+  AdsClient* owner_;
+  grpc::ClientContext context_;
+  v1::DiscoveryResponse response_;
+  std::mutex mu_;
+  std::deque<v1::DiscoveryRequest> queue_;
+  bool writing_ = false;
+  bool done_ = false;
+};
+
+AdsClient::AdsClient(asio::io_context& main, std::string server, v1::Node node,
+                     ResponseHandler on_response, StateHandler on_state)
+    : main_(main),
+      server_(std::move(server)),
+      node_(std::move(node)),
+      on_response_(std::move(on_response)),
+      on_state_(std::move(on_state)),
+      retry_timer_(main),
+      rng_(static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count())) {}
+
+AdsClient::~AdsClient() { Stop(); }
+
+void AdsClient::Start() {
+  channel_ = grpc::CreateChannel(server_, grpc::InsecureChannelCredentials());
+  stub_ = v1::AggregatedDiscoveryService::NewStub(channel_);
+  Connect();
+}
+
+void AdsClient::Stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  retry_timer_.cancel();
+  if (stream_) {
+    stream_->Cancel();
+    // OnDone will still run on a gRPC thread; the Stream must outlive it. Its final post lands
+    // on the stopped main loop and is dropped, so the stream is leaked on purpose at exit.
+    (void)stream_.release();
+  }
+}
+
+void AdsClient::Connect() {
+  if (stopped_) return;
+  stream_ = std::make_unique<Stream>(this);
+  stream_->Begin(stub_.get());
+  // Subscribe to every type, in make-before-break order, saying what we already have.
+  bool first = true;
+  for (const char* type : {kClusterType, kEndpointType, kRouteType}) {
+    v1::DiscoveryRequest request;
+    if (first) *request.mutable_node() = node_;
+    first = false;
+    request.set_type_url(type);
+    if (auto it = accepted_versions_.find(type); it != accepted_versions_.end()) {
+      request.set_version_info(it->second);
+    }
+    stream_->Send(std::move(request));
+  }
+}
+
+void AdsClient::Send(v1::DiscoveryRequest request) {
+  if (stream_) stream_->Send(std::move(request));
+}
+
+void AdsClient::Ack(const v1::DiscoveryResponse& response) {
+  if (failures_ > 0 || accepted_versions_.empty()) on_state_(true, "");
+  failures_ = 0;
+  accepted_versions_[response.type_url()] = response.version_info();
+  v1::DiscoveryRequest request;
+  request.set_type_url(response.type_url());
+  request.set_version_info(response.version_info());
+  request.set_response_nonce(response.nonce());
+  Send(std::move(request));
+}
+
+void AdsClient::Nack(const v1::DiscoveryResponse& response, const std::string& error) {
+  v1::DiscoveryRequest request;
+  request.set_type_url(response.type_url());
+  if (auto it = accepted_versions_.find(response.type_url()); it != accepted_versions_.end()) {
+    request.set_version_info(it->second);
+  }
+  request.set_response_nonce(response.nonce());
+  request.mutable_error_detail()->set_code(3);  // INVALID_ARGUMENT
+  request.mutable_error_detail()->set_message(error);
+  Send(std::move(request));
+}
+
+void AdsClient::OnStreamDone(Stream* stream, int code, const std::string& message) {
+  if (stream != stream_.get()) {
+    delete stream;  // an old stream, already replaced
+    return;
+  }
+  stream_.reset();
+  if (stopped_) return;
+  ++failures_;
+  on_state_(false, absl::StrCat("stream to ", server_, " ended (code ", code, "): ", message));
+  ScheduleReconnect();
+}
+
+void AdsClient::ScheduleReconnect() {
+  // Full jitter over an exponential ceiling: 250 ms, 500 ms, ... up to 8 s.
+  const int exp = std::min(failures_, 6);
+  const int64_t ceiling_ms = 250LL << exp;
+  rng_ = rng_ * 6364136223846793005ULL + 1442695040888963407ULL;
+  const int64_t wait_ms = 50 + static_cast<int64_t>((rng_ >> 33) % ceiling_ms);
+  retry_timer_.expires_after(std::chrono::milliseconds(wait_ms));
+  retry_timer_.async_wait([this](boost::system::error_code ec) {
+    if (!ec) Connect();
+  });
+}
+
+}  // namespace outrigger::proxy
