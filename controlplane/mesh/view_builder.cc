@@ -166,8 +166,8 @@ View ViewBuilderImpl::Compute(const std::string& ns,
                               const std::map<std::string, Workload>& workloads) const {
   View view;
   if (!policy_) return view;
-  auto& clusters = view.types[kClusterType];
-  auto& endpoints = view.types[kEndpointType];
+  std::vector<Resource> clusters;
+  std::vector<Resource> endpoints;
   v1::RouteConfiguration outbound;
   outbound.set_name("outbound");
 
@@ -238,7 +238,9 @@ View ViewBuilderImpl::Compute(const std::string& ns,
     });
     for (const Entry& e : entries) AddRule(*e.rule, *e.match, policy_->mesh, vh);
   }
-  view.types[kRouteType].push_back(Pack("outbound", outbound));
+  view.Set(kClusterType, std::move(clusters));
+  view.Set(kEndpointType, std::move(endpoints));
+  view.Set(kRouteType, {Pack("outbound", outbound)});
   return view;
 }
 

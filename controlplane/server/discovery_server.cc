@@ -36,6 +36,21 @@ std::string VersionOf(const std::vector<Resource>& resources) {
   return absl::StrCat(absl::Hex(h, absl::kZeroPad16));
 }
 
+void View::Set(const std::string& type_url, std::vector<Resource> resources) {
+  std::sort(resources.begin(), resources.end(),
+            [](const Resource& a, const Resource& b) { return a.name < b.name; });
+  Type& t = types[type_url];
+  t.version = VersionOf(resources);
+  t.resources = std::make_shared<const std::vector<Resource>>(std::move(resources));
+}
+
+const View::Type& View::Get(const std::string& type_url) const {
+  static const Type kEmpty{std::make_shared<const std::vector<Resource>>(),
+                           VersionOf(std::vector<Resource>())};
+  auto it = types.find(type_url);
+  return it == types.end() ? kEmpty : it->second;
+}
+
 class DiscoveryServer::Stream
     : public grpc::ServerBidiReactor<v1::DiscoveryRequest, v1::DiscoveryResponse> {
  public:
@@ -46,11 +61,12 @@ class DiscoveryServer::Stream
 
   // State of the world per type: a response still waiting in the queue is replaced by a newer
   // one of the same type instead of queueing both (a slow proxy never builds a backlog).
-  void Send(v1::DiscoveryResponse response) {
+  // Responses are shared, immutable, between every stream they go to.
+  void Send(std::shared_ptr<const v1::DiscoveryResponse> response) {
     std::lock_guard<std::mutex> lock(mu_);
     if (finished_) return;
     for (size_t i = writing_ ? 1 : 0; i < queue_.size(); ++i) {
-      if (queue_[i].type_url() == response.type_url()) {
+      if (queue_[i]->type_url() == response->type_url()) {
         queue_.erase(queue_.begin() + static_cast<long>(i));
         break;
       }
@@ -58,7 +74,7 @@ class DiscoveryServer::Stream
     queue_.push_back(std::move(response));
     if (!writing_) {
       writing_ = true;
-      StartWrite(&queue_.front());
+      StartWrite(queue_.front().get());
     }
   }
 
@@ -90,7 +106,7 @@ class DiscoveryServer::Stream
       writing_ = false;
       return;
     }
-    StartWrite(&queue_.front());
+    StartWrite(queue_.front().get());
   }
 
   void OnCancel() override { Close(grpc::Status::CANCELLED); }
@@ -112,7 +128,7 @@ class DiscoveryServer::Stream
   std::weak_ptr<bool> alive_;
   v1::DiscoveryRequest request_;
   std::mutex mu_;
-  std::deque<v1::DiscoveryResponse> queue_;
+  std::deque<std::shared_ptr<const v1::DiscoveryResponse>> queue_;
   bool writing_ = false;
   bool finished_ = false;
 };
@@ -188,19 +204,19 @@ void DiscoveryServer::OnRequest(Stream* stream, const v1::DiscoveryRequest& requ
   }
   // A (re)subscription. A proxy that already has the current version is not sent it again.
   ts.subscribed = true;
-  View view = builder_(st.node, workloads_, generation_);
-  const std::vector<Resource>& resources = view.types[type];
-  const std::string version = VersionOf(resources);
+  const View view = builder_(st.node, workloads_, generation_);
+  const View::Type& current = view.Get(type);
   const bool warming = std::chrono::steady_clock::now() < warm_until_;
-  if (!request.version_info().empty() && (request.version_info() == version || warming)) {
+  if (!request.version_info().empty() && (request.version_info() == current.version || warming)) {
     // Has the current config, or (just after a control-plane restart) some config it keeps
     // until the registry has been rebuilt.
     ts.sent_version = ts.acked_version = request.version_info();
-    st.sent[type] = resources;
-    if (warming && request.version_info() != version) st.resumed = true;
+    st.sent[type] = current.resources;
+    if (warming && request.version_info() != current.version) st.resumed = true;
     return;
   }
-  SendType(stream, st, type, resources);
+  ++push_id_;
+  SendType(stream, st, type, current.resources, current.version);
 }
 
 void DiscoveryServer::OnStreamClosed(Stream* stream) {
@@ -258,6 +274,8 @@ void DiscoveryServer::Invalidate() {
 
 void DiscoveryServer::Recompute() {
   pending_ = false;
+  ++push_id_;
+  responses_.clear();
   const bool warming = std::chrono::steady_clock::now() < warm_until_;
   for (auto& [stream, st] : streams_) {
     if (!st.registered) continue;
@@ -276,52 +294,65 @@ std::set<std::string> Names(const std::vector<Resource>& resources) {
 
 }  // namespace
 
-void DiscoveryServer::Push(Stream* stream, StreamState& st, View view) {
+void DiscoveryServer::Push(Stream* stream, StreamState& st, const View& view) {
   auto subscribed = [&](const char* type) { return st.types[type].subscribed; };
   auto changed = [&](const char* type) {
-    return subscribed(type) && VersionOf(view.types[type]) != st.types[type].sent_version;
+    return subscribed(type) && view.Get(type).version != st.types[type].sent_version;
   };
   // Make before break: a proxy validates every update against what it already has, so clusters
   // must arrive before the endpoints and routes that name them, and leave after them.
-  const std::vector<Resource>& clusters = view.types[kClusterType];
+  const View::Type& clusters = view.Get(kClusterType);
   std::vector<Resource> removed;
-  const std::set<std::string> keep = Names(clusters);
-  for (const auto& r : st.sent[kClusterType]) {
-    if (!keep.contains(r.name)) removed.push_back(r);
+  if (auto it = st.sent.find(kClusterType); it != st.sent.end() && it->second) {
+    const std::set<std::string> keep = Names(*clusters.resources);
+    for (const auto& r : *it->second) {
+      if (!keep.contains(r.name)) removed.push_back(r);
+    }
   }
   if (changed(kClusterType)) {
     if (removed.empty()) {
-      SendType(stream, st, kClusterType, clusters);
+      SendType(stream, st, kClusterType, clusters.resources, clusters.version);
     } else {
-      std::vector<Resource> both = clusters;
+      std::vector<Resource> both = *clusters.resources;
       both.insert(both.end(), removed.begin(), removed.end());
       std::sort(both.begin(), both.end(),
                 [](const Resource& a, const Resource& b) { return a.name < b.name; });
-      if (VersionOf(both) != st.types[kClusterType].sent_version) {
-        SendType(stream, st, kClusterType, both);
+      const std::string version = VersionOf(both);
+      if (version != st.types[kClusterType].sent_version) {
+        SendType(stream, st, kClusterType,
+                 std::make_shared<const std::vector<Resource>>(std::move(both)), version);
       }
     }
   }
-  if (changed(kEndpointType)) SendType(stream, st, kEndpointType, view.types[kEndpointType]);
-  if (changed(kRouteType)) SendType(stream, st, kRouteType, view.types[kRouteType]);
+  for (const char* type : {kEndpointType, kRouteType}) {
+    if (changed(type)) SendType(stream, st, type, view.Get(type).resources, view.Get(type).version);
+  }
   if (!removed.empty() && subscribed(kClusterType)) {
-    SendType(stream, st, kClusterType, clusters);
+    SendType(stream, st, kClusterType, clusters.resources, clusters.version);
   }
 }
 
 void DiscoveryServer::SendType(Stream* stream, StreamState& st, const std::string& type,
-                               const std::vector<Resource>& resources) {
-  v1::DiscoveryResponse response;
-  response.set_type_url(type);
-  response.set_version_info(VersionOf(resources));
-  response.set_nonce(absl::StrCat(++nonce_));
-  for (const auto& r : resources) *response.add_resources() = r.body;
+                               const Resources& resources, const std::string& version) {
+  // One response per (type, version) per push, shared by every stream it goes to. The nonce
+  // only has to be unique per stream; the push counter makes it so.
+  const std::string key = absl::StrCat(type, "/", version);
+  auto it = responses_.find(key);
+  if (it == responses_.end() || it->second.first != push_id_) {
+    auto response = std::make_shared<v1::DiscoveryResponse>();
+    response->set_type_url(type);
+    response->set_version_info(version);
+    response->set_nonce(absl::StrCat(++nonce_));
+    for (const auto& r : *resources) *response->add_resources() = r.body;
+    it = responses_.insert_or_assign(key, std::make_pair(push_id_, std::move(response))).first;
+  }
+  const auto& response = it->second.second;
   TypeState& ts = st.types[type];
-  ts.sent_version = response.version_info();
-  ts.sent_nonce = response.nonce();
+  ts.sent_version = version;
+  ts.sent_nonce = response->nonce();
   st.sent[type] = resources;
   ++pushes_;
-  stream->Send(std::move(response));
+  stream->Send(response);
 }
 
 std::vector<ProxyStatus> DiscoveryServer::Status() const {

@@ -32,9 +32,20 @@ struct Resource {
   google::protobuf::Any body;
 };
 
-// What one proxy should have, per type, in the order the proxy applies them.
+using Resources = std::shared_ptr<const std::vector<Resource>>;
+
+// What one proxy should have, per type. Views are shared between proxies (a cached view is
+// handed to every stream of a namespace), so the lists are immutable and versioned once.
 struct View {
-  std::map<std::string, std::vector<Resource>> types;  // type_url -> resources (sorted by name)
+  struct Type {
+    Resources resources = std::make_shared<const std::vector<Resource>>();
+    std::string version;
+  };
+  std::map<std::string, Type> types;  // type_url -> resources (sorted by name)
+
+  // Sets a type's resources and computes its version.
+  void Set(const std::string& type_url, std::vector<Resource> resources);
+  const Type& Get(const std::string& type_url) const;
 };
 
 // A workload whose proxy is (or was, within the grace period) connected.
@@ -105,16 +116,16 @@ class DiscoveryServer final : public v1::AggregatedDiscoveryService::CallbackSer
     bool registered = false;
     bool resumed = false;  // came back with an older config during the start-up window
     std::map<std::string, TypeState> types;
-    std::map<std::string, std::vector<Resource>> sent;  // last sent resources per type
+    std::map<std::string, Resources> sent;  // last sent resources per type
   };
 
   void OnRequest(Stream* stream, const v1::DiscoveryRequest& request);
   void OnStreamClosed(Stream* stream);
   void Recompute();
   // Pushes `view` to `stream`: adds before routes, removals after.
-  void Push(Stream* stream, StreamState& state, View view);
+  void Push(Stream* stream, StreamState& state, const View& view);
   void SendType(Stream* stream, StreamState& state, const std::string& type,
-                const std::vector<Resource>& resources);
+                const Resources& resources, const std::string& version);
   void ExpireWorkloads();
 
   boost::asio::io_context& control_;
@@ -126,6 +137,10 @@ class DiscoveryServer final : public v1::AggregatedDiscoveryService::CallbackSer
   std::map<Stream*, StreamState> streams_;
   std::map<std::string, Workload> workloads_;  // by node id
   uint64_t nonce_ = 0;
+  // Responses built during the current push (push_id_), by "type/version", shared by streams.
+  uint64_t push_id_ = 0;
+  std::map<std::string, std::pair<uint64_t, std::shared_ptr<const v1::DiscoveryResponse>>>
+      responses_;
   uint64_t generation_ = 0;  // bumped when workloads_ changes
   std::chrono::steady_clock::time_point warm_until_;
   boost::asio::steady_timer warm_timer_;

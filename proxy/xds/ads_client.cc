@@ -167,8 +167,10 @@ void AdsClient::OnStreamDone(Stream* stream, int code, const std::string& messag
 }
 
 void AdsClient::ScheduleReconnect() {
-  // Full jitter over an exponential ceiling: 250 ms, 500 ms, ... up to 8 s.
-  const int exp = std::min(failures_, 6);
+  // Full jitter over an exponential ceiling: 250 ms, 500 ms, 1 s, then 2 s. The ceiling stays
+  // well below the control plane's endpoint grace period (default 10 s), so that after a
+  // control-plane restart every proxy is back before its endpoint would be dropped.
+  const int exp = std::min(failures_, 3);
   const int64_t ceiling_ms = 250LL << exp;
   rng_ = rng_ * 6364136223846793005ULL + 1442695040888963407ULL;
   const int64_t wait_ms = 50 + static_cast<int64_t>((rng_ >> 33) % ceiling_ms);

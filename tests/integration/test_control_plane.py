@@ -48,7 +48,7 @@ apiVersion: outrigger.dev/v1alpha1
 kind: Mesh
 metadata: {name: mesh}
 spec:
-  endpointGracePeriod: 2s
+  endpointGracePeriod: 3s
 """
 
 ROUTE = """\

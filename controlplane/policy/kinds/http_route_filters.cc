@@ -234,6 +234,9 @@ std::vector<RouteFilter> ConvertFilters(const std::string& path, const v1::HTTPR
         f.request_mirror = ConvertBackend(
             mirror, b.group(), b.kind(), b.name(), b.namespace_(),
             b.has_port() ? std::optional<int>(b.port()) : std::nullopt, route_ns, err);
+        // Refused rather than silently ignored until the proxies can mirror (traffic management).
+        err->Add(absl::StrCat(item, ".type"),
+                 "RequestMirror is not supported by the proxies yet; remove this filter");
         break;
       }
     }

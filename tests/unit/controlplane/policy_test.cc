@@ -115,8 +115,8 @@ spec:
           port: 9080
           weight: 10
       filters:
-        - type: RequestMirror
-          requestMirror: {backendRef: {name: db, namespace: data, port: 5432}}
+        - type: RequestHeaderModifier
+          requestHeaderModifier: {add: [{name: x-canary, value: "1"}]}
 ---
 apiVersion: outrigger.dev/v1alpha1
 kind: Mesh
@@ -178,7 +178,7 @@ spec: {defaultTimeout: 15s}
   CHECK(r1.matches[0].path.value == "/");
   CHECK(r1.backend_refs[0].weight == 90);
   CHECK(r1.backend_refs[1].weight == 10);
-  CHECK(r1.filters[0].request_mirror->key() == ObjectKey{"data", "db"});
+  CHECK(r1.filters[0].request_header_modifier->add[0].name == "x-canary");
   CHECK_FALSE(r1.timeouts.request.has_value());
   // Fields stay locatable for errors found later.
   CHECK(route.meta.fields->Locate("spec.rules[1].backendRefs[0].weight") ==
@@ -322,6 +322,11 @@ TEST_CASE("each kind of error is placed at its field", "[policy][errors]") {
        "p.yaml:31:13: spec.rules[0].filters[0].type: filter type ResponseHeaderModifier is not "
        "supported",
        ""},
+      {"mirror not enforced yet",
+       s + route_head +
+           "  - filters:\n    - type: RequestMirror\n"
+           "      requestMirror: {backendRef: {name: reviews, port: 9080}}\n",
+       "p.yaml:31:13: spec.rules[0].filters[0].type: RequestMirror is not supported", ""},
       {"redirect status",
        s + route_head +
            "  - filters:\n    - type: RequestRedirect\n"
