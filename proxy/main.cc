@@ -11,6 +11,8 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "outrigger/v1/discovery.pb.h"
@@ -78,6 +80,12 @@ int Fail(absl::string_view message) {
 int main(int argc, char** argv) {
   const auto started = std::chrono::steady_clock::now();
   ::signal(SIGPIPE, SIG_IGN);
+  // --help lists the flags defined in this file (Abseil's default looks for a file named like
+  // the binary).
+  absl::FlagsUsageConfig usage;
+  usage.contains_help_flags = [](absl::string_view file) { return absl::EndsWith(file, "main.cc"); };
+  usage.contains_helpshort_flags = usage.contains_help_flags;
+  absl::SetFlagsUsageConfig(usage);
   absl::SetProgramUsageMessage(
       "the Outrigger sidecar proxy.\n\n"
       "  outrigger-proxy --inbound 127.0.0.1:15006 --app 127.0.0.1:8080 --admin 127.0.0.1:15000\n"

@@ -1,9 +1,9 @@
 // See view_builder.h. HTTPRoute -> RouteConfiguration follows the Gateway API's precedence for
-// matches: exact paths first, then longer prefixes, then regular expressions, then more header
-// and query conditions; ties keep the order written.
+// matches (SpecificityOf); ties keep the order written.
 #include "controlplane/mesh/view_builder.h"
 
 #include <algorithm>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "outrigger/v1/config.pb.h"
@@ -39,13 +39,15 @@ bool Selects(const policy::Service& s, const v1::Node& node) {
   return true;
 }
 
-int Specificity(const policy::RouteMatch& m) {
+// Gateway API precedence, most specific first: exact path, then (our choice for the
+// implementation-specific case) regular expressions, then longer prefixes; then a method match,
+// then more header matches, then more query matches.
+using Specificity = std::tuple<int, size_t, int, size_t, size_t>;
+Specificity SpecificityOf(const policy::RouteMatch& m) {
   using T = policy::PathMatchType;
-  // Higher sorts first.
-  int base = m.path.type == T::kExact ? 3000000 : m.path.type == T::kPathPrefix ? 2000000 : 1000000;
-  if (m.path.type == T::kPathPrefix) base += static_cast<int>(m.path.value.size()) * 100;
-  return base + (m.method.empty() ? 0 : 50) + static_cast<int>(m.headers.size()) * 10 +
-         static_cast<int>(m.query_params.size());
+  const int kind = m.path.type == T::kExact ? 2 : m.path.type == T::kRegularExpression ? 1 : 0;
+  const size_t prefix = m.path.type == T::kPathPrefix ? m.path.value.size() : 0;
+  return {kind, prefix, m.method.empty() ? 0 : 1, m.headers.size(), m.query_params.size()};
 }
 
 void AddMatch(const policy::RouteMatch& m, v1::RouteMatch* out) {
@@ -54,7 +56,12 @@ void AddMatch(const policy::RouteMatch& m, v1::RouteMatch* out) {
       out->set_path(m.path.value);
       break;
     case policy::PathMatchType::kPathPrefix:
-      out->set_prefix(m.path.value);
+      // Whole path segments, as the Gateway API defines PathPrefix ("/foo" is not "/foobar").
+      if (m.path.value == "/") {
+        out->set_prefix("/");
+      } else {
+        out->set_path_separated_prefix(m.path.value);
+      }
       break;
     case policy::PathMatchType::kRegularExpression:
       out->set_safe_regex(m.path.value);
@@ -222,14 +229,14 @@ View ViewBuilderImpl::Compute(const std::string& ns,
     struct Entry {
       const policy::RouteRule* rule;
       const policy::RouteMatch* match;
-      int specificity;
+      Specificity specificity;
       size_t order;
     };
     std::vector<Entry> entries;
     for (const policy::HttpRoute* route : attached->second) {
       for (const auto& rule : route->rules) {
         for (const auto& match : rule.matches) {
-          entries.push_back({&rule, &match, Specificity(match), entries.size()});
+          entries.push_back({&rule, &match, SpecificityOf(match), entries.size()});
         }
       }
     }

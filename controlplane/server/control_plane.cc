@@ -15,6 +15,7 @@
 #include <boost/beast/http.hpp>
 #include <future>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "controlplane/policy/backend_weights.h"
 #include "controlplane/policy/loader.h"
@@ -92,8 +93,9 @@ class ControlPlane::AdminService final : public v1::MeshAdmin::Service {
       return cp_->Reload("outrigger canary");
     });
     if (!s.ok()) {
-      const auto code = absl::IsNotFound(s) ? grpc::StatusCode::NOT_FOUND
-                                            : grpc::StatusCode::INVALID_ARGUMENT;
+      const auto code = absl::IsNotFound(s)  ? grpc::StatusCode::NOT_FOUND
+                        : absl::IsAborted(s) ? grpc::StatusCode::ABORTED
+                                             : grpc::StatusCode::INVALID_ARGUMENT;
       return grpc::Status(code, std::string(s.message()));
     }
     out->set_policy_version(OnLoop(cp_->ioc_, [this]() { return cp_->policy_version_; }));
@@ -113,11 +115,18 @@ class ControlPlane::HttpAdmin {
   absl::StatusOr<std::string> Listen(const std::string& address) {
     const size_t colon = address.rfind(':');
     boost::system::error_code ec;
-    auto ip = asio::ip::make_address(address.substr(0, colon), ec);
-    if (ec || colon == std::string::npos) {
+    uint32_t port = 0;
+    if (colon == std::string::npos ||
+        !absl::SimpleAtoi(absl::string_view(address).substr(colon + 1), &port) || port > 65535) {
       return absl::InvalidArgumentError(absl::StrCat("--admin '", address, "': expected IP:PORT"));
     }
-    tcp::endpoint ep(ip, static_cast<uint16_t>(std::stoi(address.substr(colon + 1))));
+    auto ip = asio::ip::make_address(address.substr(0, colon), ec);
+    if (ec) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--admin '", address, "': '", address.substr(0, colon),
+                       "' is not an IP address"));
+    }
+    tcp::endpoint ep(ip, static_cast<uint16_t>(port));
     acceptor_.open(ep.protocol(), ec);
     if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
     if (!ec) acceptor_.bind(ep, ec);
@@ -192,6 +201,11 @@ absl::Status ControlPlane::Start() {
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(options_.xds_address, grpc::InsecureServerCredentials(), &port);
+  // Proxies ping every 10 s to notice a lost control plane; accept that without GOAWAY.
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 20000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
   builder.RegisterService(discovery_.get());
   builder.RegisterService(admin_service_.get());
   server_ = builder.BuildAndStart();

@@ -56,25 +56,28 @@ class DiscoveryServer::Stream
  public:
   Stream(DiscoveryServer* server, std::weak_ptr<bool> alive)
       : server_(server), control_(server->control_), alive_(std::move(alive)) {
+    StartSendInitialMetadata();  // tells the proxy the stream is up before any push
     StartRead(&request_);
   }
 
   // State of the world per type: a response still waiting in the queue is replaced by a newer
   // one of the same type instead of queueing both (a slow proxy never builds a backlog).
   // Responses are shared, immutable, between every stream they go to.
-  void Send(std::shared_ptr<const v1::DiscoveryResponse> response) {
+  // Only a response of an earlier push is replaced, and in its place, so the make-before-break
+  // order of one push (clusters union, endpoints, routes, clusters) is never reshuffled.
+  void Send(std::shared_ptr<const v1::DiscoveryResponse> response, uint64_t push) {
     std::lock_guard<std::mutex> lock(mu_);
     if (finished_) return;
     for (size_t i = writing_ ? 1 : 0; i < queue_.size(); ++i) {
-      if (queue_[i]->type_url() == response->type_url()) {
-        queue_.erase(queue_.begin() + static_cast<long>(i));
-        break;
+      if (queue_[i].push < push && queue_[i].response->type_url() == response->type_url()) {
+        queue_[i] = {std::move(response), push};
+        return;
       }
     }
-    queue_.push_back(std::move(response));
+    queue_.push_back({std::move(response), push});
     if (!writing_) {
       writing_ = true;
-      StartWrite(queue_.front().get());
+      StartWrite(queue_.front().response.get());
     }
   }
 
@@ -106,7 +109,7 @@ class DiscoveryServer::Stream
       writing_ = false;
       return;
     }
-    StartWrite(queue_.front().get());
+    StartWrite(queue_.front().response.get());
   }
 
   void OnCancel() override { Close(grpc::Status::CANCELLED); }
@@ -128,7 +131,11 @@ class DiscoveryServer::Stream
   std::weak_ptr<bool> alive_;
   v1::DiscoveryRequest request_;
   std::mutex mu_;
-  std::deque<std::shared_ptr<const v1::DiscoveryResponse>> queue_;
+  struct Queued {
+    std::shared_ptr<const v1::DiscoveryResponse> response;
+    uint64_t push;
+  };
+  std::deque<Queued> queue_;
   bool writing_ = false;
   bool finished_ = false;
 };
@@ -350,9 +357,10 @@ void DiscoveryServer::SendType(Stream* stream, StreamState& st, const std::strin
   TypeState& ts = st.types[type];
   ts.sent_version = version;
   ts.sent_nonce = response->nonce();
+  ts.nack_error.clear();  // a NACK of an older version no longer describes this one
   st.sent[type] = resources;
   ++pushes_;
-  stream->Send(response);
+  stream->Send(response, push_id_);
 }
 
 std::vector<ProxyStatus> DiscoveryServer::Status() const {

@@ -7,6 +7,8 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "controlplane/server/control_plane.h"
@@ -23,6 +25,12 @@ ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error.");
 
 int main(int argc, char** argv) {
   ::signal(SIGPIPE, SIG_IGN);
+  // --help lists the flags defined in this file (Abseil's default looks for a file named like
+  // the binary).
+  absl::FlagsUsageConfig usage;
+  usage.contains_help_flags = [](absl::string_view file) { return absl::EndsWith(file, "main.cc"); };
+  usage.contains_helpshort_flags = usage.contains_help_flags;
+  absl::SetFlagsUsageConfig(usage);
   absl::SetProgramUsageMessage(
       "the Outrigger control plane.\n\n"
       "  outrigger-control --policy examples/mesh --xds 127.0.0.1:15010 --admin 127.0.0.1:15011\n\n"

@@ -57,6 +57,9 @@ bool Route::Matches(absl::string_view p) const {
       return absl::StartsWith(p, path);
     case PathMatch::kRegex:
       return RE2::FullMatch(re2::StringPiece(p.data(), p.size()), *path_regex);
+    case PathMatch::kSegmentPrefix:
+      return absl::StartsWith(p, path) &&
+             (p.size() == path.size() || path.back() == '/' || p[path.size()] == '/');
   }
   return false;
 }
@@ -120,8 +123,12 @@ std::string Route::RedirectLocation(const RequestView& r) const {
   const absl::string_view query = q == absl::string_view::npos ? "" : r.path.substr(q);
   if (!d.path.empty()) {
     absl::StrAppend(&out, d.path, query);
-  } else if (!d.prefix_rewrite.empty() && path_match == PathMatch::kPrefix) {
-    absl::StrAppend(&out, d.prefix_rewrite, r.path.substr(path.size()));
+  } else if (!d.prefix_rewrite.empty() &&
+             (path_match == PathMatch::kPrefix || path_match == PathMatch::kSegmentPrefix)) {
+    absl::string_view rest = r.path.substr(path.size());
+    absl::string_view replacement = d.prefix_rewrite;
+    if (replacement.back() == '/' && !rest.empty() && rest[0] == '/') replacement.remove_suffix(1);
+    absl::StrAppend(&out, replacement, rest);
   } else {
     absl::StrAppend(&out, r.path);
   }
@@ -143,8 +150,19 @@ std::string Route::RewritePath(absl::string_view p) const {
     const size_t q = p.find('?');
     return absl::StrCat(path_rewrite, q == absl::string_view::npos ? "" : p.substr(q));
   }
-  if (!rewrite_prefix || path_match != PathMatch::kPrefix) return std::string(p);
-  return absl::StrCat(prefix_rewrite, p.substr(path.size()));
+  if (!rewrite_prefix ||
+      (path_match != PathMatch::kPrefix && path_match != PathMatch::kSegmentPrefix)) {
+    return std::string(p);
+  }
+  absl::string_view rest = p.substr(path.size());
+  absl::string_view replacement = prefix_rewrite;
+  // "/foo" -> "/" turns "/foo/x" into "/x", not "//x"; and "/foo" alone into "/".
+  if (!replacement.empty() && replacement.back() == '/' && !rest.empty() && rest[0] == '/') {
+    replacement.remove_suffix(1);
+  }
+  std::string out = absl::StrCat(replacement, rest);
+  if (out.empty() || out[0] == '?') out.insert(0, "/");
+  return out;
 }
 
 absl::StatusOr<std::shared_ptr<const RouteTable>> RouteTable::FromProto(
@@ -189,6 +207,11 @@ absl::StatusOr<std::shared_ptr<const RouteTable>> RouteTable::FromProto(
         case v1::RouteMatch::kSafeRegex:
           route.path_match = Route::PathMatch::kRegex;
           route.path = rp.match().safe_regex();
+          break;
+        case v1::RouteMatch::kPathSeparatedPrefix:
+          route.path_match = Route::PathMatch::kSegmentPrefix;
+          route.path = rp.match().path_separated_prefix();
+          while (route.path.size() > 1 && route.path.back() == '/') route.path.pop_back();
           break;
         default:
           route.path = "/";  // no match given: everything
@@ -309,7 +332,8 @@ absl::StatusOr<std::shared_ptr<const RouteTable>> RouteTable::FromProto(
         return error(absl::StrCat(rpath, ".route.timeout"), "must not be negative");
       }
       if (!action.prefix_rewrite().empty()) {
-        if (route.path_match != Route::PathMatch::kPrefix) {
+        if (route.path_match != Route::PathMatch::kPrefix &&
+            route.path_match != Route::PathMatch::kSegmentPrefix) {
           return error(absl::StrCat(rpath, ".route.prefix_rewrite"), "needs a prefix match");
         }
         route.rewrite_prefix = true;

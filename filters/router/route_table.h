@@ -64,7 +64,7 @@ struct Redirect {
 };
 
 struct Route {
-  enum class PathMatch { kPrefix, kExact, kRegex };
+  enum class PathMatch { kPrefix, kExact, kRegex, kSegmentPrefix };
 
   std::string name;
   PathMatch path_match = PathMatch::kPrefix;

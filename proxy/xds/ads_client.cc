@@ -39,6 +39,15 @@ class AdsClient::Stream
   void Cancel() { context_.TryCancel(); }
 
  private:
+  // The control plane answered the call: the stream is up, whether or not it sends anything.
+  void OnReadInitialMetadataDone(bool ok) override {
+    if (!ok) return;
+    AdsClient* owner = owner_;
+    asio::post(owner->main_, [owner, this]() {
+      if (owner->stream_.get() == this) owner->OnConnected();
+    });
+  }
+
   void OnWriteDone(bool ok) override {
     std::lock_guard<std::mutex> lock(mu_);
     queue_.pop_front();
@@ -92,7 +101,18 @@ AdsClient::AdsClient(asio::io_context& main, std::string server, v1::Node node,
 AdsClient::~AdsClient() { Stop(); }
 
 void AdsClient::Start() {
-  channel_ = grpc::CreateChannel(server_, grpc::InsecureChannelCredentials());
+  grpc::ChannelArguments args;
+  // gRPC's channel has its own reconnect backoff (1 s growing to 2 min by default) that would
+  // fail our attempts fast while it waits; keep it as short as ours, so that a restarted control
+  // plane sees every proxy back within its start-up window.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 250);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 250);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
+  // Notice a control plane that vanished without closing the connection (host lost).
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
+  args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  channel_ = grpc::CreateCustomChannel(server_, grpc::InsecureChannelCredentials(), args);
   stub_ = v1::AggregatedDiscoveryService::NewStub(channel_);
   Connect();
 }
@@ -131,9 +151,12 @@ void AdsClient::Send(v1::DiscoveryRequest request) {
   if (stream_) stream_->Send(std::move(request));
 }
 
-void AdsClient::Ack(const v1::DiscoveryResponse& response) {
-  if (failures_ > 0 || accepted_versions_.empty()) on_state_(true, "");
+void AdsClient::OnConnected() {
   failures_ = 0;
+  on_state_(true, "");
+}
+
+void AdsClient::Ack(const v1::DiscoveryResponse& response) {
   accepted_versions_[response.type_url()] = response.version_info();
   v1::DiscoveryRequest request;
   request.set_type_url(response.type_url());
@@ -167,7 +190,7 @@ void AdsClient::OnStreamDone(Stream* stream, int code, const std::string& messag
 }
 
 void AdsClient::ScheduleReconnect() {
-  // Full jitter over an exponential ceiling: 250 ms, 500 ms, 1 s, then 2 s. The ceiling stays
+  // Full jitter over an exponential ceiling of 500 ms, 1 s, then 2 s. The ceiling stays
   // well below the control plane's endpoint grace period (default 10 s), so that after a
   // control-plane restart every proxy is back before its endpoint would be dropped.
   const int exp = std::min(failures_, 3);

@@ -41,6 +41,7 @@ class AdsClient {
  private:
   class Stream;
   void Connect();
+  void OnConnected();
   void OnStreamDone(Stream* stream, int code, const std::string& message);
   void ScheduleReconnect();
   void Send(v1::DiscoveryRequest request);

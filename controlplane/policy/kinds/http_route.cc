@@ -2,6 +2,7 @@
 // parentRefs name the Service whose traffic the route takes over; rules match requests, filter
 // them and split them over weighted Service backends (the canary split). Matches and filters are
 // converted in http_route_matches.cc and http_route_filters.cc.
+#include <algorithm>
 #include <set>
 #include <tuple>
 
@@ -146,6 +147,13 @@ void Load(const PolicyDocument& doc, PolicySet* set, PolicyErrors* errors) {
     rule.filters = ConvertFilters(path, in, rule.matches, route.meta.ns, &err);
     rule.backend_refs = ConvertBackends(path, in, route.meta.ns, &err);
     rule.timeouts = ConvertTimeouts(absl::StrCat(path, ".timeouts"), in.timeouts(), &err);
+    const bool redirects = std::any_of(rule.filters.begin(), rule.filters.end(),
+                                       [](const RouteFilter& f) { return f.request_redirect; });
+    if (rule.backend_refs.empty() && !redirects && in.backend_refs_size() == 0) {
+      // The Gateway API answers such a rule with 500; the proxies cannot yet, so refuse it here
+      // rather than have every proxy reject the routes.
+      err.Add(path, "needs backendRefs or a RequestRedirect filter");
+    }
     route.rules.push_back(std::move(rule));
   }
   set->http_routes.emplace(route.meta.key(), std::move(route));

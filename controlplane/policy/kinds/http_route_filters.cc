@@ -16,7 +16,7 @@ namespace {
 using Type = RouteFilter::Type;
 
 constexpr absl::string_view kSupported =
-    "RequestHeaderModifier, URLRewrite, RequestRedirect or RequestMirror";
+    "RequestHeaderModifier, URLRewrite or RequestRedirect";
 
 // The union's members: the YAML field name, whether it is set, and the type that selects it
 // (nullopt for the members we do not support).

@@ -187,3 +187,24 @@ TEST_CASE("redirects build their Location from the request", "[router]") {
   rc.mutable_virtual_hosts(0)->mutable_routes(0)->mutable_redirect()->set_response_code(200);
   CHECK_FALSE(RouteTable::FromProto(rc, AnyCluster).ok());
 }
+
+TEST_CASE("path-separated prefixes match whole segments; prefix rewrites never double '/'",
+          "[router]") {
+  outrigger::v1::RouteConfiguration rc;
+  rc.set_name("r");
+  auto* vh = rc.add_virtual_hosts();
+  vh->add_domains("*");
+  auto* r = vh->add_routes();
+  r->mutable_match()->set_path_separated_prefix("/foo/");
+  r->mutable_route()->set_cluster("foo");
+  r->mutable_route()->set_prefix_rewrite("/");
+  auto table = RouteTable::FromProto(rc, AnyCluster);
+  REQUIRE(table.ok());
+  CHECK((*table)->Match("x", "/foo") != nullptr);
+  CHECK((*table)->Match("x", "/foo/bar") != nullptr);
+  CHECK((*table)->Match("x", "/foobar") == nullptr);
+  const auto* route = (*table)->Match("x", "/foo/x");
+  CHECK(route->RewritePath("/foo/x?q=1") == "/x?q=1");
+  CHECK(route->RewritePath("/foo") == "/");
+  CHECK(route->RewritePath("/foo?q") == "/?q");
+}
