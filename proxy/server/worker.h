@@ -74,7 +74,10 @@ class Worker {
   const int index_;
   // Destroyed explicitly in ~Worker, after the thread stopped and before the state that pending
   // handlers (sessions' coroutine frames) still touch when they are destroyed with it.
-  std::unique_ptr<boost::asio::io_context> ioc_ = std::make_unique<boost::asio::io_context>(1);
+  // UNSAFE_IO: every socket of a worker is used by the worker thread alone, so the reactor's
+  // per-socket lock is not needed; the scheduler stays locked for posts from the main thread.
+  std::unique_ptr<boost::asio::io_context> ioc_ =
+      std::make_unique<boost::asio::io_context>(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO);
   std::thread thread_;
   std::shared_ptr<const Snapshot> snapshot_;
   WorkerStats stats_;
