@@ -40,6 +40,9 @@ ABSL_FLAG(std::string, control_plane, "",
 ABSL_FLAG(std::string, service, "", "This workload's service name (with --control-plane).");
 ABSL_FLAG(std::string, namespace, "default", "This workload's namespace.");
 ABSL_FLAG(std::string, node_id, "", "Unique id of this proxy; default SERVICE-HOSTNAME-PID.");
+ABSL_FLAG(std::string, advertise_address, "",
+          "IP:PORT other sidecars use to reach this workload (with --control-plane); default: "
+          "the --inbound address, which must then not be 0.0.0.0 or ::.");
 // --label K=V may be repeated; it is collected before Abseil parses the rest (see main).
 
 namespace {
@@ -93,7 +96,8 @@ int main(int argc, char** argv) {
       "Every flag can also be set as OUTRIGGER_<FLAG> (e.g. OUTRIGGER_INBOUND).");
   if (auto s = outrigger::ApplyEnvironmentToFlags(
           {"inbound", "app", "outbound", "admin", "config", "concurrency", "drain_timeout",
-           "access_log", "log_level", "control_plane", "service", "namespace", "node_id"});
+           "access_log", "log_level", "control_plane", "service", "namespace", "node_id",
+           "advertise_address"});
       !s.ok()) {
     return Fail(s.message());
   }
@@ -168,7 +172,21 @@ int main(int argc, char** argv) {
   if (!control_plane.empty()) {
     auto local = outrigger::proxy::BuildBootstrap(flags);
     if (!local.ok()) return Fail(local.status().message());
-    if (auto it = server.bound_addresses().find("inbound"); it != server.bound_addresses().end()) {
+    const std::string advertise = absl::GetFlag(FLAGS_advertise_address);
+    if (!advertise.empty()) {
+      auto a = outrigger::proxy::ParseAddress(advertise);
+      if (!a.ok() || a->port == 0) {
+        return Fail(absl::StrCat("--advertise-address: ",
+                                 a.ok() ? "port must not be 0" : a.status().message()));
+      }
+      node.set_inbound_address(a->ToString());
+    } else if (auto it = server.bound_addresses().find("inbound");
+               it != server.bound_addresses().end()) {
+      if (absl::StartsWith(it->second, "0.0.0.0:") || absl::StartsWith(it->second, "[::]:")) {
+        return Fail(absl::StrCat("--inbound ", it->second,
+                                 " listens on every address; give --advertise-address IP:PORT so "
+                                 "other sidecars know where to reach this workload"));
+      }
       node.set_inbound_address(it->second);
     }
     outrigger::LogInfo("following control plane ", control_plane, " as ", node.id(), " (service ",

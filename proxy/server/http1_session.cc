@@ -654,9 +654,23 @@ void Http1Session::BuildUpstreamHead(absl::string_view target, bool chunked) {
   if (!has_host && !req_.authority.empty()) {
     absl::StrAppend(&to_upstream_, "host: ", req_.authority, "\r\n");
   }
-  absl::StrAppend(&to_upstream_, "x-forwarded-for: ", forwarded_for_, "\r\nx-request-id: ",
-                  request_id_, "\r\n");
-  if (!has_proto) to_upstream_.append("x-forwarded-proto: http\r\n");
+  // Ours unless the route's header modifier sets them (then its values were written above).
+  auto route_sets = [edits](absl::string_view name) {
+    if (edits == nullptr) return false;
+    for (const auto& h : edits->set_headers) {
+      if (http::EqualsIgnoreCase(h.name, name)) return true;
+    }
+    return false;
+  };
+  if (!route_sets("x-forwarded-for")) {
+    absl::StrAppend(&to_upstream_, "x-forwarded-for: ", forwarded_for_, "\r\n");
+  }
+  if (!route_sets("x-request-id")) {
+    absl::StrAppend(&to_upstream_, "x-request-id: ", request_id_, "\r\n");
+  }
+  if (!has_proto && !route_sets("x-forwarded-proto")) {
+    to_upstream_.append("x-forwarded-proto: http\r\n");
+  }
   if (chunked) to_upstream_.append("transfer-encoding: chunked\r\n");
   to_upstream_.append("\r\n");
 }
