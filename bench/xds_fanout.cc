@@ -11,12 +11,12 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
-#include <deque>
 #include <fstream>
 #include <iostream>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -26,6 +26,7 @@
 #include "outrigger/v1/admin.grpc.pb.h"
 #include "outrigger/v1/discovery.grpc.pb.h"
 #include "xds/common/env_flags.h"
+#include "xds/write_queue.h"
 
 ABSL_FLAG(std::string, control_plane, "127.0.0.1:15010", "outrigger-control's --xds address.");
 ABSL_FLAG(int, streams, 1000, "Simulated proxies.");
@@ -67,10 +68,11 @@ class FakeProxy : public grpc::ClientBidiReactor<outrigger::v1::DiscoveryRequest
   void Start(outrigger::v1::AggregatedDiscoveryService::Stub* stub) {
     stub->async()->StreamAggregatedResources(&ctx_, this);
     StartRead(&response_);
+    bool first = true;  // the node goes on the first request only
     for (const char* type : {"type.googleapis.com/outrigger.v1.Cluster",
                              "type.googleapis.com/outrigger.v1.ClusterLoadAssignment", kRouteType}) {
       outrigger::v1::DiscoveryRequest r;
-      if (queue_.empty()) {
+      if (std::exchange(first, false)) {
         r.mutable_node()->set_id(absl::StrCat("fanout-", id_));
         r.mutable_node()->set_service("fanout");
         r.mutable_node()->set_namespace_("default");
@@ -86,21 +88,10 @@ class FakeProxy : public grpc::ClientBidiReactor<outrigger::v1::DiscoveryRequest
 
  private:
   void Send(outrigger::v1::DiscoveryRequest r) {
-    std::lock_guard<std::mutex> lock(mu_);
-    queue_.push_back(std::move(r));
-    if (!writing_) {
-      writing_ = true;
-      StartWrite(&queue_.front());
-    }
+    if (const auto* next = writes_.Push(std::move(r))) StartWrite(next);
   }
   void OnWriteDone(bool ok) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    queue_.pop_front();
-    if (!ok || queue_.empty()) {
-      writing_ = false;
-      return;
-    }
-    StartWrite(&queue_.front());
+    if (const auto* next = writes_.Done(ok)) StartWrite(next);
   }
   void OnReadDone(bool ok) override {
     if (!ok) return;
@@ -139,9 +130,7 @@ class FakeProxy : public grpc::ClientBidiReactor<outrigger::v1::DiscoveryRequest
   Shared* shared_;
   grpc::ClientContext ctx_;
   outrigger::v1::DiscoveryResponse response_;
-  std::mutex mu_;
-  std::deque<outrigger::v1::DiscoveryRequest> queue_;
-  bool writing_ = false;
+  outrigger::xds::WriteQueue<outrigger::v1::DiscoveryRequest> writes_;
   std::string first_routes_;
   bool changed_ = false;
   Clock::duration latency_{};

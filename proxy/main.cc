@@ -159,7 +159,8 @@ int main(int argc, char** argv) {
   } else if (!labels.empty() || !absl::GetFlag(FLAGS_service).empty()) {
     return Fail("--service and --label are used with --control-plane");
   }
-  auto snapshot = outrigger::proxy::LoadSnapshot(flags, 1);
+  outrigger::v1::Bootstrap local;  // what flags and --config give, before any control plane
+  auto snapshot = outrigger::proxy::LoadSnapshot(flags, 1, &local);
   if (!snapshot.ok()) return Fail(snapshot.status().message());
 
   outrigger::proxy::ServerOptions options;
@@ -170,8 +171,6 @@ int main(int argc, char** argv) {
   outrigger::proxy::ProxyServer server(options);
   if (auto s = server.Start(*snapshot); !s.ok()) return Fail(s.message());
   if (!control_plane.empty()) {
-    auto local = outrigger::proxy::BuildBootstrap(flags);
-    if (!local.ok()) return Fail(local.status().message());
     const std::string advertise = absl::GetFlag(FLAGS_advertise_address);
     if (!advertise.empty()) {
       auto a = outrigger::proxy::ParseAddress(advertise);
@@ -191,7 +190,7 @@ int main(int argc, char** argv) {
     }
     outrigger::LogInfo("following control plane ", control_plane, " as ", node.id(), " (service ",
                        node.service(), ")");
-    server.EnableDiscovery(control_plane, node, *std::move(local));
+    server.EnableDiscovery(control_plane, node, std::move(local));
   }
   outrigger::LogInfo(
       "ready in ",

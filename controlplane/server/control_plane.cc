@@ -86,11 +86,15 @@ class ControlPlane::AdminService final : public v1::MeshAdmin::Service {
     // The file is rewritten (atomically, validated whole) before we answer, so the change
     // survives a restart of the control plane right after the CLI returns.
     absl::Status s = OnLoop(cp_->ioc_, [&]() -> absl::Status {
+      policy::PolicySet written;  // validated whole and on disk: adopted without reading again
       absl::Status w = policy::SetBackendWeights(
           cp_->options_.policy_path, req->namespace_().empty() ? "default" : req->namespace_(),
-          req->route(), weights);
+          req->route(), weights, &written);
       if (!w.ok()) return w;
-      return cp_->Reload("outrigger canary");
+      cp_->fingerprint_ = cp_->Fingerprint();  // our own write is not a change to reload
+      cp_->policy_error_.clear();
+      cp_->Adopt(std::move(written), "outrigger canary");
+      return absl::OkStatus();
     });
     if (!s.ok()) {
       const auto code = absl::IsNotFound(s)  ? grpc::StatusCode::NOT_FOUND
@@ -256,15 +260,14 @@ void ControlPlane::Watch() {
     if (ec) return;
     std::string now = Fingerprint();
     if (now != fingerprint_) {
-      fingerprint_ = now;
-      (void)Reload("file change");
+      fingerprint_ = std::move(now);
+      Reload("file change");
     }
     Watch();
   });
 }
 
-absl::Status ControlPlane::Reload(const char* why) {
-  fingerprint_ = Fingerprint();
+void ControlPlane::Reload(const char* why) {
   auto policy = policy::LoadPolicy(options_.policy_path);
   ++reloads_;
   if (!policy.ok()) {
@@ -272,15 +275,18 @@ absl::Status ControlPlane::Reload(const char* why) {
     policy_error_ = std::string(policy.status().message());
     LogError("policy change refused (", why, "); version ", policy_version_,
              " stays in force:\n", policy_error_);
-    return policy.status();
+    return;
   }
   policy_error_.clear();
-  if (policy->version == policy_version_) return absl::OkStatus();
-  policy_version_ = policy->version;
-  views_.SetPolicy(std::make_shared<const policy::PolicySet>(*std::move(policy)));
+  Adopt(*std::move(policy), why);
+}
+
+void ControlPlane::Adopt(policy::PolicySet policy, const char* why) {
+  if (policy.version == policy_version_) return;
+  policy_version_ = policy.version;
+  views_.SetPolicy(std::make_shared<const policy::PolicySet>(std::move(policy)));
   LogInfo("policy version ", policy_version_, " loaded (", why, ")");
   discovery_->Invalidate();
-  return absl::OkStatus();
 }
 
 std::string ControlPlane::RenderMetrics() const {

@@ -42,10 +42,12 @@ class ControlPlane {
   const std::string& policy_version() const { return policy_version_; }
   const std::string& policy_error() const { return policy_error_; }
   const std::string& policy_path() const { return options_.policy_path; }
-  // Reloads now (after the CLI rewrote a file); returns the load's status.
-  absl::Status Reload(const char* why);
 
  private:
+  // Loads the files (after the watcher saw them change); an invalid policy is refused.
+  void Reload(const char* why);
+  // Puts a valid policy in force and pushes what changed.
+  void Adopt(policy::PolicySet policy, const char* why);
   class AdminService;
   class HttpAdmin;
   void Watch();

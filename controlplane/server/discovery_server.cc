@@ -12,6 +12,7 @@
 #include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
 #include "xds/common/log.h"
+#include "xds/write_queue.h"
 
 namespace outrigger::controlplane {
 
@@ -66,26 +67,16 @@ class DiscoveryServer::Stream
   // Only a response of an earlier push is replaced, and in its place, so the make-before-break
   // order of one push (clusters union, endpoints, routes, clusters) is never reshuffled.
   void Send(std::shared_ptr<const v1::DiscoveryResponse> response, uint64_t push) {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (finished_) return;
-    for (size_t i = writing_ ? 1 : 0; i < queue_.size(); ++i) {
-      if (queue_[i].push < push && queue_[i].response->type_url() == response->type_url()) {
-        queue_[i] = {std::move(response), push};
-        return;
-      }
-    }
-    queue_.push_back({std::move(response), push});
-    if (!writing_) {
-      writing_ = true;
-      StartWrite(queue_.front().response.get());
-    }
+    const std::string type = response->type_url();
+    const Queued* next =
+        writes_.PushOrReplace({std::move(response), push}, [&](const Queued& waiting) {
+          return waiting.push < push && waiting.response->type_url() == type;
+        });
+    if (next != nullptr) StartWrite(next->response.get());
   }
 
   void Close(const grpc::Status& status) {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (finished_) return;
-    finished_ = true;
-    Finish(status);
+    if (writes_.Close()) Finish(status);
   }
 
  private:
@@ -103,13 +94,7 @@ class DiscoveryServer::Stream
   }
 
   void OnWriteDone(bool ok) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    queue_.pop_front();
-    if (!ok || queue_.empty() || finished_) {
-      writing_ = false;
-      return;
-    }
-    StartWrite(queue_.front().response.get());
+    if (const Queued* next = writes_.Done(ok)) StartWrite(next->response.get());
   }
 
   void OnCancel() override { Close(grpc::Status::CANCELLED); }
@@ -130,14 +115,11 @@ class DiscoveryServer::Stream
   asio::io_context& control_;
   std::weak_ptr<bool> alive_;
   v1::DiscoveryRequest request_;
-  std::mutex mu_;
   struct Queued {
     std::shared_ptr<const v1::DiscoveryResponse> response;
     uint64_t push;
   };
-  std::deque<Queued> queue_;
-  bool writing_ = false;
-  bool finished_ = false;
+  xds::WriteQueue<Queued> writes_;
 };
 
 DiscoveryServer::DiscoveryServer(asio::io_context& control, ViewBuilder builder,

@@ -80,21 +80,18 @@ absl::StatusOr<v1::Bootstrap> BuildBootstrap(const SidecarFlags& flags, xds::Sou
 }
 
 absl::StatusOr<std::shared_ptr<const Snapshot>> LoadSnapshot(const SidecarFlags& flags,
-                                                             uint64_t version) {
+                                                             uint64_t version,
+                                                             v1::Bootstrap* bootstrap_out) {
   xds::SourceMap map;
   map.source = flags.config_path.empty() ? "config" : flags.config_path;
   auto bootstrap = BuildBootstrap(flags, &map);
   if (!bootstrap.ok()) return bootstrap.status();
-  if (flags.routes_from_control_plane) {
-    // Until the control plane's routes arrive, the outbound listener routes nothing.
-    bool have = false;
-    for (const auto& r : bootstrap->routes()) have = have || r.name() == "outbound";
-    if (!have && !flags.outbound.empty()) bootstrap->add_routes()->set_name("outbound");
-  }
-  auto snapshot = BuildSnapshot(*bootstrap, version);
+  // Following a control plane, the outbound routes arrive later (routing nothing meanwhile).
+  auto snapshot = BuildSnapshot(*bootstrap, version, flags.routes_from_control_plane);
   if (!snapshot.ok()) {
     return absl::InvalidArgumentError(map.Annotate(snapshot.status().message()));
   }
+  if (bootstrap_out != nullptr) *bootstrap_out = *std::move(bootstrap);
   return snapshot;
 }
 

@@ -28,8 +28,10 @@ absl::StatusOr<v1::Bootstrap> BuildBootstrap(const SidecarFlags& flags,
                                              xds::SourceMap* map = nullptr);
 
 // BuildBootstrap, then BuildSnapshot; validation errors point at the config file's lines.
+// `bootstrap_out`, when given, receives the resources the snapshot was built from.
 absl::StatusOr<std::shared_ptr<const Snapshot>> LoadSnapshot(const SidecarFlags& flags,
-                                                             uint64_t version);
+                                                             uint64_t version,
+                                                             v1::Bootstrap* bootstrap_out = nullptr);
 
 }  // namespace outrigger::proxy
 

@@ -190,6 +190,11 @@ absl::StatusOr<std::shared_ptr<const Snapshot>> BuildSnapshot(const v1::Bootstra
     }
     if (!l.route_config().empty()) {
       auto it = tables.find(l.route_config());
+      if (it == tables.end() && lenient_references) {
+        // Not arrived yet: the listener routes nothing (404 NR) until it does.
+        it = tables.emplace(l.route_config(),
+                            router::RouteTable::ForClusters(l.route_config(), {})).first;
+      }
       if (it == tables.end()) {
         return error(absl::StrCat("route_config: unknown route configuration '",
                                   l.route_config(), "'"));

@@ -77,8 +77,9 @@ struct Snapshot {
 // Validates `bootstrap` whole and builds a snapshot. Errors start with the field's path:
 // "clusters[1].endpoints[0].address: 'db:5432': 'db' is not an IP address ...".
 // `lenient_references` (config from a control plane, as Envoy treats xDS): endpoints of an
-// unknown cluster are dropped and routes may name clusters not known yet (such requests answer
-// 503), so the order in which resource types arrive can never wedge a proxy.
+// unknown cluster are dropped, routes may name clusters not known yet (such requests answer
+// 503), and a listener whose route configuration has not arrived routes nothing (404), so the
+// order in which resource types arrive can never wedge a proxy.
 absl::StatusOr<std::shared_ptr<const Snapshot>> BuildSnapshot(const v1::Bootstrap& bootstrap,
                                                               uint64_t version,
                                                               bool lenient_references = false);

@@ -23,7 +23,7 @@ struct RequestInfo {
   int status = 0;
   uint16_t flags = 0;
   absl::string_view cluster;
-  std::string upstream_host;
+  absl::string_view upstream_host;
   double duration_ms = 0;
   uint64_t bytes_received = 0;
   uint64_t bytes_sent = 0;
@@ -44,9 +44,6 @@ class AccessLog {
   bool enabled_;
   std::string buf_;
 };
-
-// Appends `s` as a JSON string (with quotes).
-void AppendJsonString(absl::string_view s, std::string* out);
 
 }  // namespace outrigger::proxy
 

@@ -17,6 +17,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "proxy/server/message_heads.h"
 #include "xds/common/log.h"
 
 namespace outrigger::proxy {
@@ -209,7 +210,6 @@ void Http1Session::BeginRequest() {
   upstream_error_ = {};
   fired_ = Fired::kNone;
   cluster_name_ = {};
-  upstream_host_.clear();
   host_.reset();
   stream_idle_timeout_ = listener_->http.stream_idle_timeout;
   route_timeout_ = absl::ZeroDuration();
@@ -270,7 +270,6 @@ asio::awaitable<bool> Http1Session::HandleRequest() {
     co_return co_await LocalReply(503, "no healthy upstream\n", kNoHealthyUpstream, false);
   }
   host_ = cluster->Pick();
-  upstream_host_ = host_->address_text;
   ++host_->stats->rq_total;
 
   // The upstream request head, then whatever body bytes arrived with the head, framed for the
@@ -375,10 +374,7 @@ asio::awaitable<bool> Http1Session::HandleRequest() {
 asio::awaitable<std::unique_ptr<UpstreamConnection>> Http1Session::Connect() {
   auto conn = std::make_unique<UpstreamConnection>(client_.get_executor(), host_);
   connecting_ = &conn->socket;
-  SetPhase(Phase::kConnecting, worker_.clusters().Find(cluster_name_) != nullptr
-                                   ? worker_.clusters().Find(cluster_name_)->config()
-                                         .connect_timeout
-                                   : absl::Seconds(5));
+  SetPhase(Phase::kConnecting, host_->connect_timeout);
   auto [ec] = co_await conn->socket.async_connect(host_->endpoint, kTuple);
   connecting_ = nullptr;
   if (ec) {
@@ -610,92 +606,13 @@ asio::awaitable<bool> Http1Session::LocalReply(int status, absl::string_view bod
 }
 
 void Http1Session::BuildUpstreamHead(absl::string_view target, bool chunked) {
-  to_upstream_.clear();
-  absl::StrAppend(&to_upstream_, req_.method, " ", target, " HTTP/1.1\r\n");
-  const absl::string_view connection = req_.headers.Get("connection").value_or("");
-  const router::Route* edits = route_ != nullptr && route_->edits_headers() ? route_ : nullptr;
-  bool has_host = false;
-  bool has_proto = false;
-  req_.headers.ForEach([&](absl::string_view name, absl::string_view value) {
-    if (http::IsHopByHop(name, connection)) return;
-    if (http::EqualsIgnoreCase(name, "x-forwarded-for") ||
-        http::EqualsIgnoreCase(name, "x-request-id")) {
-      return;  // replaced below
-    }
-    if (http::EqualsIgnoreCase(name, "host")) {
-      if (req_.absolute_form) return;  // the URI's authority wins
-      if (edits != nullptr && !edits->host_rewrite.empty()) return;
-      has_host = true;
-    }
-    if (edits != nullptr) {
-      // The route's header modifier: removed and replaced headers are dropped here.
-      for (const auto& r : edits->remove_headers) {
-        if (http::EqualsIgnoreCase(name, r)) return;
-      }
-      for (const auto& h : edits->set_headers) {
-        if (http::EqualsIgnoreCase(name, h.name)) return;
-      }
-    }
-    if (http::EqualsIgnoreCase(name, "x-forwarded-proto")) has_proto = true;
-    absl::StrAppend(&to_upstream_, name, ": ", value, "\r\n");
-  });
-  if (edits != nullptr) {
-    if (!edits->host_rewrite.empty()) {
-      absl::StrAppend(&to_upstream_, "host: ", edits->host_rewrite, "\r\n");
-      has_host = true;
-    }
-    for (const auto& h : edits->set_headers) {
-      absl::StrAppend(&to_upstream_, h.name, ": ", h.value, "\r\n");
-    }
-    for (const auto& h : edits->add_headers) {
-      absl::StrAppend(&to_upstream_, h.name, ": ", h.value, "\r\n");
-    }
-  }
-  if (!has_host && !req_.authority.empty()) {
-    absl::StrAppend(&to_upstream_, "host: ", req_.authority, "\r\n");
-  }
-  // Ours unless the route's header modifier sets them (then its values were written above).
-  auto route_sets = [edits](absl::string_view name) {
-    if (edits == nullptr) return false;
-    for (const auto& h : edits->set_headers) {
-      if (http::EqualsIgnoreCase(h.name, name)) return true;
-    }
-    return false;
-  };
-  if (!route_sets("x-forwarded-for")) {
-    absl::StrAppend(&to_upstream_, "x-forwarded-for: ", forwarded_for_, "\r\n");
-  }
-  if (!route_sets("x-request-id")) {
-    absl::StrAppend(&to_upstream_, "x-request-id: ", request_id_, "\r\n");
-  }
-  if (!has_proto && !route_sets("x-forwarded-proto")) {
-    to_upstream_.append("x-forwarded-proto: http\r\n");
-  }
-  if (chunked) to_upstream_.append("transfer-encoding: chunked\r\n");
-  to_upstream_.append("\r\n");
+  WriteUpstreamHead(req_, target, chunked, route_, forwarded_for_, request_id_, &to_upstream_);
 }
 
 void Http1Session::BuildResponseHead(http::Framing framing) {
-  to_client_.clear();
-  absl::StrAppend(&to_client_, "HTTP/1.1 ", resp_.status, " ",
-                  resp_.reason.empty() ? http::ReasonPhrase(resp_.status) : resp_.reason, "\r\n");
-  const absl::string_view connection = resp_.headers.Get("connection").value_or("");
-  const bool drop_length =
-      framing == http::Framing::kChunked || framing == http::Framing::kCloseDelimited;
-  resp_.headers.ForEach([&](absl::string_view name, absl::string_view value) {
-    if (http::IsHopByHop(name, connection)) return;
-    if (drop_length && http::EqualsIgnoreCase(name, "content-length")) return;
-    absl::StrAppend(&to_client_, name, ": ", value, "\r\n");
-  });
-  if (framing == http::Framing::kChunked) to_client_.append("transfer-encoding: chunked\r\n");
   client_keep_alive_ = req_parser_->keep_alive() && !worker_.draining() &&
                        framing != http::Framing::kCloseDelimited;
-  if (!client_keep_alive_) {
-    to_client_.append("connection: close\r\n");
-  } else if (req_.version == 10) {
-    to_client_.append("connection: keep-alive\r\n");
-  }
-  to_client_.append("\r\n");
+  WriteResponseHead(resp_, framing, client_keep_alive_, req_.version, &to_client_);
 }
 
 void Http1Session::FinishRequest() {
@@ -706,6 +623,11 @@ void Http1Session::FinishRequest() {
   const double ms = std::chrono::duration<double, std::milli>(now - start_).count();
   ++listener_stats_->requests[(static_cast<uint32_t>(status_) << 16) | flags_];
   listener_stats_->duration.Record(ms);
+  if (worker_.access_log_enabled()) LogRequest(ms);
+  host_.reset();
+}
+
+void Http1Session::LogRequest(double ms) {
   RequestInfo info;
   info.start_time = start_time_;
   info.listener = listener_name_;
@@ -716,14 +638,13 @@ void Http1Session::FinishRequest() {
   info.status = status_;
   info.flags = flags_;
   info.cluster = cluster_name_;
-  info.upstream_host = upstream_host_;
+  if (host_) info.upstream_host = host_->address_text;
   info.duration_ms = ms;
   info.bytes_received = std::max(bytes_received_, req_body_.bytes());
   info.bytes_sent = bytes_sent_;
   info.request_id = request_id_;
   info.forwarded_for = forwarded_for_;
   worker_.LogRequest(info);
-  host_.reset();
 }
 
 }  // namespace outrigger::proxy

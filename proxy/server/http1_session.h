@@ -58,6 +58,7 @@ class Http1Session : public std::enable_shared_from_this<Http1Session> {
   void BuildUpstreamHead(absl::string_view target, bool chunked);
   void BuildResponseHead(http::Framing framing);
   void FinishRequest();
+  void LogRequest(double duration_ms);
   void SetPhase(Phase phase, absl::Duration timeout);
   void Touch();  // progress while streaming: push the stream-idle deadline out
 
@@ -89,7 +90,6 @@ class Http1Session : public std::enable_shared_from_this<Http1Session> {
   boost::asio::ip::tcp::socket* connecting_ = nullptr;
   std::string request_id_;
   std::string forwarded_for_;
-  std::string upstream_host_;
   absl::string_view cluster_name_;
   absl::Time start_time_;
   SteadyTime start_;

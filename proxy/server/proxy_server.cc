@@ -210,13 +210,6 @@ void ProxyServer::OnDiscoveryResponse(const v1::DiscoveryResponse& response) {
   if (status.ok()) {
     v1::Bootstrap merged = local_;
     merged.MergeFrom(candidate);
-    // An outbound listener whose routes have not arrived yet routes nothing (404 NR) meanwhile.
-    for (const auto& l : merged.listeners()) {
-      if (l.route_config().empty()) continue;
-      bool have = false;
-      for (const auto& r : merged.routes()) have = have || r.name() == l.route_config();
-      if (!have) merged.add_routes()->set_name(l.route_config());
-    }
     auto built = BuildSnapshot(merged, next_version_, /*lenient_references=*/true);
     if (built.ok()) {
       snapshot = *built;

@@ -59,6 +59,7 @@ class Worker {
   ListenerStats* listener_stats(const std::string& name) { return &stats_.listeners[name]; }
   bool draining() const { return draining_; }
   uint64_t Random();
+  bool access_log_enabled() const { return access_log_.enabled(); }
   void LogRequest(const RequestInfo& info);
   void Register(Http1Session* s);
   void Unregister(Http1Session* s);

@@ -85,6 +85,7 @@ void ClusterManager::Update(const Snapshot& snapshot) {
       }
       host->weight = ep.weight;
       host->idle_timeout = absl::ToChronoNanoseconds(config->idle_timeout);
+      host->connect_timeout = config->connect_timeout;
       host->max_idle = config->max_idle_per_host;
       state->hosts_.push_back(std::move(host));
     }

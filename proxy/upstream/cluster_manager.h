@@ -45,6 +45,7 @@ struct HostPool {
   std::vector<std::unique_ptr<UpstreamConnection>> idle;  // most recently used last
   ClusterStats* stats = nullptr;
   std::chrono::nanoseconds idle_timeout{};
+  absl::Duration connect_timeout;
   uint32_t max_idle = 0;
   bool retired = false;  // no longer in the cluster: connections are closed on release
 

@@ -6,10 +6,9 @@
 
 #include <boost/asio/post.hpp>
 #include <chrono>
-#include <deque>
-#include <mutex>
 
 #include "xds/common/log.h"
+#include "xds/write_queue.h"
 
 namespace outrigger::proxy {
 
@@ -27,13 +26,7 @@ class AdsClient::Stream
   }
 
   void Send(v1::DiscoveryRequest request) {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (done_) return;
-    queue_.push_back(std::move(request));
-    if (!writing_) {
-      writing_ = true;
-      StartWrite(&queue_.front());
-    }
+    if (const auto* next = writes_.Push(std::move(request))) StartWrite(next);
   }
 
   void Cancel() { context_.TryCancel(); }
@@ -49,13 +42,7 @@ class AdsClient::Stream
   }
 
   void OnWriteDone(bool ok) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    queue_.pop_front();
-    if (!ok || queue_.empty()) {
-      writing_ = false;
-      return;
-    }
-    StartWrite(&queue_.front());
+    if (const auto* next = writes_.Done(ok)) StartWrite(next);
   }
 
   void OnReadDone(bool ok) override {
@@ -68,10 +55,7 @@ class AdsClient::Stream
   }
 
   void OnDone(const grpc::Status& status) override {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      done_ = true;
-    }
+    writes_.Close();
     AdsClient* owner = owner_;
     asio::post(owner->main_, [owner, this, code = static_cast<int>(status.error_code()),
                               message = status.error_message()]() {
@@ -82,10 +66,7 @@ class AdsClient::Stream
   AdsClient* owner_;
   grpc::ClientContext context_;
   v1::DiscoveryResponse response_;
-  std::mutex mu_;
-  std::deque<v1::DiscoveryRequest> queue_;
-  bool writing_ = false;
-  bool done_ = false;
+  xds::WriteQueue<v1::DiscoveryRequest> writes_;
 };
 
 AdsClient::AdsClient(asio::io_context& main, std::string server, v1::Node node,

@@ -1,0 +1,98 @@
+// See message_heads.h.
+#include "proxy/server/message_heads.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace outrigger::proxy {
+
+void WriteUpstreamHead(const http::RequestHead& req, absl::string_view target, bool chunked,
+                       const router::Route* route, absl::string_view forwarded_for,
+                       absl::string_view request_id, std::string* out) {
+  out->clear();
+  absl::StrAppend(out, req.method, " ", target, " HTTP/1.1\r\n");
+  const absl::string_view connection = req.headers.Get("connection").value_or("");
+  const router::Route* edits = route != nullptr && route->edits_headers() ? route : nullptr;
+  bool has_host = false;
+  bool has_proto = false;
+  req.headers.ForEach([&](absl::string_view name, absl::string_view value) {
+    if (http::IsHopByHop(name, connection)) return;
+    if (http::EqualsIgnoreCase(name, "x-forwarded-for") ||
+        http::EqualsIgnoreCase(name, "x-request-id")) {
+      return;  // replaced below
+    }
+    if (http::EqualsIgnoreCase(name, "host")) {
+      if (req.absolute_form) return;  // the URI's authority wins
+      if (edits != nullptr && !edits->host_rewrite.empty()) return;
+      has_host = true;
+    }
+    if (edits != nullptr) {
+      // The route's header modifier: removed and replaced headers are dropped here.
+      for (const auto& r : edits->remove_headers) {
+        if (http::EqualsIgnoreCase(name, r)) return;
+      }
+      for (const auto& h : edits->set_headers) {
+        if (http::EqualsIgnoreCase(name, h.name)) return;
+      }
+    }
+    if (http::EqualsIgnoreCase(name, "x-forwarded-proto")) has_proto = true;
+    absl::StrAppend(out, name, ": ", value, "\r\n");
+  });
+  if (edits != nullptr) {
+    if (!edits->host_rewrite.empty()) {
+      absl::StrAppend(out, "host: ", edits->host_rewrite, "\r\n");
+      has_host = true;
+    }
+    for (const auto& h : edits->set_headers) {
+      absl::StrAppend(out, h.name, ": ", h.value, "\r\n");
+    }
+    for (const auto& h : edits->add_headers) {
+      absl::StrAppend(out, h.name, ": ", h.value, "\r\n");
+    }
+  }
+  if (!has_host && !req.authority.empty()) {
+    absl::StrAppend(out, "host: ", req.authority, "\r\n");
+  }
+  // Ours unless the route's header modifier sets them (then its values were written above).
+  auto route_sets = [edits](absl::string_view name) {
+    if (edits == nullptr) return false;
+    for (const auto& h : edits->set_headers) {
+      if (http::EqualsIgnoreCase(h.name, name)) return true;
+    }
+    return false;
+  };
+  if (!route_sets("x-forwarded-for")) {
+    absl::StrAppend(out, "x-forwarded-for: ", forwarded_for, "\r\n");
+  }
+  if (!route_sets("x-request-id")) {
+    absl::StrAppend(out, "x-request-id: ", request_id, "\r\n");
+  }
+  if (!has_proto && !route_sets("x-forwarded-proto")) {
+    out->append("x-forwarded-proto: http\r\n");
+  }
+  if (chunked) out->append("transfer-encoding: chunked\r\n");
+  out->append("\r\n");
+}
+
+void WriteResponseHead(const http::ResponseHead& resp, http::Framing framing, bool keep_alive,
+                       int client_version, std::string* out) {
+  out->clear();
+  absl::StrAppend(out, "HTTP/1.1 ", resp.status, " ",
+                  resp.reason.empty() ? http::ReasonPhrase(resp.status) : resp.reason, "\r\n");
+  const absl::string_view connection = resp.headers.Get("connection").value_or("");
+  const bool drop_length =
+      framing == http::Framing::kChunked || framing == http::Framing::kCloseDelimited;
+  resp.headers.ForEach([&](absl::string_view name, absl::string_view value) {
+    if (http::IsHopByHop(name, connection)) return;
+    if (drop_length && http::EqualsIgnoreCase(name, "content-length")) return;
+    absl::StrAppend(out, name, ": ", value, "\r\n");
+  });
+  if (framing == http::Framing::kChunked) out->append("transfer-encoding: chunked\r\n");
+  if (!keep_alive) {
+    out->append("connection: close\r\n");
+  } else if (client_version == 10) {
+    out->append("connection: keep-alive\r\n");
+  }
+  out->append("\r\n");
+}
+
+}  // namespace outrigger::proxy
