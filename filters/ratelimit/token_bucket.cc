@@ -1,0 +1,2 @@
+// See token_bucket.h.
+#include "filters/ratelimit/token_bucket.h"

@@ -1,0 +1,2 @@
+// See backoff.h.
+#include "filters/retry/backoff.h"

@@ -1,0 +1,2 @@
+// See retry_budget.h.
+#include "filters/retry/retry_budget.h"

@@ -1,0 +1,2 @@
+// See load_balancer.h.
+#include "proxy/upstream/load_balancer.h"

@@ -1,0 +1,2 @@
+// See outlier_detector.h.
+#include "proxy/upstream/outlier_detector.h"

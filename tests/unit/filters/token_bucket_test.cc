@@ -1,0 +1,2 @@
+// (to be written)
+#include <catch2/catch.hpp>
