@@ -331,6 +331,37 @@ absl::StatusOr<std::shared_ptr<const RouteTable>> RouteTable::FromProto(
       if (route.timeout < absl::ZeroDuration()) {
         return error(absl::StrCat(rpath, ".route.timeout"), "must not be negative");
       }
+      if (action.has_retry_policy()) {
+        if (auto s = RetryPolicyFromProto(action.retry_policy(),
+                                          absl::StrCat(rpath, ".route.retry_policy"), &route.retry);
+            !s.ok()) return s;
+      }
+      for (int m = 0; m < action.request_mirror_policies_size(); ++m) {
+        MirrorPolicy mirror;
+        const std::string mpath = absl::StrCat(rpath, ".route.request_mirror_policies[", m, "]");
+        if (auto s = MirrorFromProto(action.request_mirror_policies(m), mpath, &mirror); !s.ok()) {
+          return s;
+        }
+        if (!cluster_exists(mirror.cluster)) {
+          return error(absl::StrCat(mpath, ".cluster"),
+                       absl::StrCat("unknown cluster '", mirror.cluster, "'"));
+        }
+        route.mirrors.push_back(std::move(mirror));
+      }
+      if (rp.has_fault()) {
+        FaultConfig fault;
+        if (auto s = FaultFromProto(rp.fault(), absl::StrCat(rpath, ".fault"), &fault); !s.ok()) {
+          return s;
+        }
+        route.fault = fault;
+      }
+      if (rp.has_local_rate_limit()) {
+        RateLimitConfig rl;
+        if (auto s = RateLimitFromProto(rp.local_rate_limit(),
+                                        absl::StrCat(rpath, ".local_rate_limit"), &rl);
+            !s.ok()) return s;
+        route.rate_limit = rl;
+      }
       if (!action.prefix_rewrite().empty()) {
         if (route.path_match != Route::PathMatch::kPrefix &&
             route.path_match != Route::PathMatch::kSegmentPrefix) {

@@ -17,6 +17,7 @@
 #include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "filters/router/route_policies.h"
 
 namespace outrigger::v1 {
 class RouteConfiguration;
@@ -85,6 +86,10 @@ struct Route {
   std::vector<HeaderEdit> set_headers;
   std::vector<HeaderEdit> add_headers;
   std::vector<std::string> remove_headers;
+  RetryPolicy retry;
+  std::optional<FaultConfig> fault;
+  std::vector<MirrorPolicy> mirrors;
+  std::optional<RateLimitConfig> rate_limit;
 
   bool Matches(absl::string_view path) const;
   bool Matches(const RequestView& request) const;

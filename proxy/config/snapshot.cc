@@ -2,6 +2,8 @@
 // path touches a protobuf message.
 #include "proxy/config/snapshot.h"
 
+#include "proxy/config/cluster_policies.h"
+
 #include <arpa/inet.h>
 
 #include "absl/strings/string_view.h"
@@ -118,6 +120,7 @@ absl::StatusOr<std::shared_ptr<const Snapshot>> BuildSnapshot(const v1::Bootstra
     if (c.max_idle_connections_per_host() > 0) {
       cluster->max_idle_per_host = c.max_idle_connections_per_host();
     }
+    if (auto s = ClusterPoliciesFromProto(c, cluster.get()); !s.ok()) return error(s.message());
     for (int e = 0; e < c.endpoints_size(); ++e) {
       auto ep = EndpointFromProto(c.endpoints(e));
       if (!ep.ok()) return error(absl::StrCat("endpoints[", e, "].", ep.status().message()));
@@ -222,6 +225,20 @@ absl::StatusOr<std::shared_ptr<const Snapshot>> BuildSnapshot(const v1::Bootstra
         return error("http.max_request_headers_kb: at most 8192");
       }
       out.http.max_request_headers_bytes = h.max_request_headers_kb() * 1024;
+    }
+    if (l.has_local_rate_limit()) {
+      router::RateLimitConfig rl;
+      if (auto s = router::RateLimitFromProto(l.local_rate_limit(), "local_rate_limit", &rl);
+          !s.ok()) return error(s.message());
+      out.rate_limit = rl;
+    }
+    if (out.direction == Direction::kInbound && bootstrap.inbound_policy().has_local_rate_limit()) {
+      // The control plane's per-service limit for this proxy's inbound side.
+      router::RateLimitConfig rl;
+      if (auto s = router::RateLimitFromProto(bootstrap.inbound_policy().local_rate_limit(),
+                                              "inbound_policy.local_rate_limit", &rl);
+          !s.ok()) return absl::InvalidArgumentError(s.message());
+      out.rate_limit = rl;
     }
     snap->listeners.push_back(std::move(out));
   }

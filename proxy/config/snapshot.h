@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,8 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "filters/router/route_table.h"
+#include "proxy/upstream/load_balancer.h"
+#include "proxy/upstream/outlier_detector.h"
 
 namespace outrigger::v1 {
 class Bootstrap;
@@ -38,12 +41,52 @@ struct EndpointConfig {
   absl::flat_hash_map<std::string, std::string> labels;
 };
 
+struct HashPolicyConfig {
+  enum class Kind { kHeader, kCookie, kSourceIp };
+  Kind kind = Kind::kHeader;
+  std::string name;  // header (lower case) or cookie name
+};
+
+// Limits for the whole cluster; each worker enforces its share (CircuitBreakers in config.proto).
+struct CircuitBreakerConfig {
+  uint32_t max_connections = 1024;
+  uint32_t max_pending_requests = 1024;
+  uint32_t max_requests = 1024;
+  uint32_t max_retries = 3;
+};
+
+struct HealthCheckConfig {
+  std::string path;
+  std::string host;  // Host header
+  absl::Duration interval = absl::Seconds(5);
+  absl::Duration timeout = absl::Seconds(1);
+  uint32_t unhealthy_threshold = 3;
+  uint32_t healthy_threshold = 2;
+  std::vector<uint32_t> expected_statuses;  // empty: 200-399
+  bool Passes(int status) const;
+  bool operator==(const HealthCheckConfig&) const = default;
+};
+
+struct RetryBudgetConfig {
+  double percent = 20;
+  double min_per_second = 10;
+  absl::Duration ttl = absl::Seconds(10);
+};
+
 struct ClusterConfig {
   std::string name;
   absl::Duration connect_timeout = absl::Seconds(5);
   absl::Duration idle_timeout = absl::Seconds(4);
   uint32_t max_idle_per_host = 64;
   std::vector<EndpointConfig> endpoints;
+  lb::Policy lb_policy = lb::Policy::kRoundRobin;
+  std::vector<HashPolicyConfig> hash_policy;
+  CircuitBreakerConfig breakers;
+  std::optional<OutlierConfig> outlier;  // unset: no outlier detection
+  std::optional<HealthCheckConfig> health_check;
+  RetryBudgetConfig retry_budget;
+  uint32_t healthy_panic_threshold = 50;  // percent; 0 disables panic mode
+  absl::Duration ewma_decay = absl::Seconds(10);
 };
 
 enum class Direction { kInbound, kOutbound };
@@ -62,6 +105,9 @@ struct ListenerConfig {
   std::shared_ptr<const router::RouteTable> routes;  // set when routing by authority
   std::string cluster;                               // set when all traffic goes to one cluster
   HttpOptions http;
+  std::optional<router::RateLimitConfig> rate_limit;  // every request of the listener
+  // Requests that match no route (listeners with one cluster) use this policy.
+  router::RetryPolicy retry;
 };
 
 struct Snapshot {

@@ -9,7 +9,9 @@
 #include <boost/beast/http.hpp>
 
 #include "absl/strings/string_view.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "proxy/server/cluster_status.h"
 #include "proxy/config/snapshot.h"
 #include "proxy/server/proxy_server.h"
 
@@ -102,6 +104,12 @@ asio::awaitable<void> AdminServer::Serve(tcp::socket socket) {
                           "\",version=\"", version, "\"} 1\n");
         }
       }
+    } else if (path == "/clusters") {
+      auto per_worker = co_await server_.CollectHostStatus();
+      const bool json = absl::StrContains(target, "format=json");
+      res.result(http::status::ok);
+      if (json) res.set(http::field::content_type, "application/json");
+      res.body() = RenderClusters(per_worker, json);
     } else if (path == "/config_dump") {
       res.result(http::status::ok);
       res.set(http::field::content_type, "application/json");
@@ -121,7 +129,8 @@ asio::awaitable<void> AdminServer::Serve(tcp::socket socket) {
     } else if (path == "/") {
       res.result(http::status::ok);
       res.body() =
-          "outrigger-proxy admin\n  /ready\n  /metrics\n  /config_dump\n  POST /quitquitquit\n";
+          "outrigger-proxy admin\n  /ready\n  /metrics\n  /clusters[?format=json]\n  /config_dump\n"
+          "  POST /quitquitquit\n";
     } else {
       res.result(http::status::not_found);
       res.body() = "not found; see /\n";

@@ -11,13 +11,18 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
 #include "absl/strings/string_view.h"
 #include "absl/strings/match.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "filters/retry/backoff.h"
 #include "proxy/server/message_heads.h"
+#include "proxy/server/mirror.h"
 #include "xds/common/log.h"
 
 namespace outrigger::proxy {
@@ -103,11 +108,22 @@ void Http1Session::CheckDeadline(SteadyTime now) {
       if (connecting_ != nullptr) connecting_->cancel(ec);
       break;
     case Phase::kAwaitingResponse:
-    case Phase::kStreaming:
-      fired_ = phase_ == Phase::kStreaming ? Fired::kStreamIdle : Fired::kResponse;
+      if (now < response_deadline_) {
+        // Only this try's time is up: cancel it; the request may be retried.
+        fired_ = Fired::kPerTry;
+        if (upstream_) upstream_->socket.cancel(ec);
+        break;
+      }
+      fired_ = Fired::kResponse;
       if (upstream_) upstream_->socket.cancel(ec);
       client_.cancel(ec);
       break;
+    case Phase::kStreaming:
+      fired_ = Fired::kStreamIdle;
+      if (upstream_) upstream_->socket.cancel(ec);
+      client_.cancel(ec);
+      break;
+    case Phase::kBackoff:
     case Phase::kDone:
       break;
   }
@@ -213,6 +229,19 @@ void Http1Session::BeginRequest() {
   host_.reset();
   stream_idle_timeout_ = listener_->http.stream_idle_timeout;
   route_timeout_ = absl::ZeroDuration();
+  cstats_ = nullptr;
+  counted_active_ = false;
+  host_active_ = false;
+  retry_active_ = false;
+  retry_pending_ = false;
+  connect_failed_ = false;
+  mirrored_ = false;
+  retries_ = 0;
+  hash_.reset();
+  replay_.clear();
+  replay_ok_ = false;
+  response_deadline_ = SteadyTime::max();
+  response_deadline_set_ = false;
   in_request_ = true;
   ++listener_stats_->rq_active;
 
@@ -246,6 +275,7 @@ asio::awaitable<bool> Http1Session::HandleRequest() {
   std::string rewritten;
   absl::string_view target = req_.path;
   route_ = nullptr;
+  retry_ = &listener_->retry;
   if (listener_->routes) {
     // (A named lambda: RequestView refers to it without owning it.)
     auto header = [this](absl::string_view name) { return req_.headers.Get(name); };
@@ -258,6 +288,7 @@ asio::awaitable<bool> Http1Session::HandleRequest() {
     }
     cluster_name_ = route_->PickCluster(worker_.Random());
     route_timeout_ = route_->timeout;
+    retry_ = &route_->retry;
     if (route_->rewrite_prefix || !route_->path_rewrite.empty()) {
       rewritten = route_->RewritePath(req_.path);
       target = rewritten;
@@ -265,12 +296,44 @@ asio::awaitable<bool> Http1Session::HandleRequest() {
   } else {
     cluster_name_ = listener_->cluster;
   }
+
+  // Local rate limits (the listener's, then the route's), then fault injection.
+  const auto now = std::chrono::steady_clock::now();
+  if ((listener_->rate_limit && !worker_.TakeToken(*listener_->rate_limit, now)) ||
+      (route_ != nullptr && route_->rate_limit && !worker_.TakeToken(*route_->rate_limit, now))) {
+    co_return co_await LocalReply(429, "local rate limited\n", kRateLimited, false);
+  }
+  if (route_ != nullptr && route_->fault) {
+    const router::FaultConfig& fault = *route_->fault;
+    if (fault.abort_status != 0 && Chance(fault.abort_percent)) {
+      co_return co_await LocalReply(fault.abort_status, "fault filter abort\n", kFaultAbort,
+                                    false);
+    }
+    if (fault.delay > absl::ZeroDuration() && Chance(fault.delay_percent)) {
+      flags_ |= kFaultDelay;
+      asio::steady_timer timer(client_.get_executor());
+      timer.expires_after(absl::ToChronoNanoseconds(fault.delay));
+      (void)co_await timer.async_wait(kTuple);
+    }
+  }
+
   ClusterState* cluster = worker_.clusters().Find(cluster_name_);
   if (cluster == nullptr || cluster->empty()) {
     co_return co_await LocalReply(503, "no healthy upstream\n", kNoHealthyUpstream, false);
   }
-  host_ = cluster->Pick();
-  ++host_->stats->rq_total;
+  cstats_ = &cluster->stats();
+  // Circuit breaker on requests in flight: refuse at once rather than queue.
+  if (cstats_->rq_active >= static_cast<int64_t>(cluster->limits().max_requests)) {
+    ++cstats_->rq_overflow;
+    co_return co_await LocalReply(503, "upstream connect error or disconnect/reset before "
+                                       "headers. reset reason: overflow\n",
+                                  kUpstreamOverflow, false);
+  }
+  ++cstats_->rq_active;
+  counted_active_ = true;
+  ewma_decay_ = cluster->config().ewma_decay;
+  cluster->retry_budget().RecordRequest(ToNanos(now));
+  ComputeHash(cluster->config());
 
   // The upstream request head, then whatever body bytes arrived with the head, framed for the
   // upstream side in the same buffer so that both leave in one write.
@@ -281,6 +344,7 @@ asio::awaitable<bool> Http1Session::HandleRequest() {
     framing = http::Framing::kContentLength;
   }
   BuildUpstreamHead(target, framing == http::Framing::kChunked);
+  head_size_ = to_upstream_.size();
   req_body_.Reset(framing, &to_upstream_);
   req_parser_->eager(true);
   if (!req_parser_->is_done() && in_.size() > 0) {
@@ -293,58 +357,100 @@ asio::awaitable<bool> Http1Session::HandleRequest() {
     }
   }
   request_complete_ = req_parser_->is_done();
+  // What a retry (or a mirror) replays: the head and body as sent, up to the policy's limit.
+  replay_limit_ = head_size_ + retry_->max_body_bytes;
+  replay_ok_ = to_upstream_.size() <= replay_limit_;
+  target_ = target;
+  if (request_complete_) MaybeMirror(to_upstream_);
 
-  // A pooled connection when one is alive, else a new one. If a pooled connection turns out to
-  // have been closed by the upstream (nothing came back), the request is replayed once on a fresh
-  // connection: the "503 after an idle keep-alive" race other meshes show.
-  bool head_read = false;
+  // Tries: pick a host (a different one on a retry), send, read the response head. A failed or
+  // retriable try is retried while the policy, the max_retries breaker and the retry budget
+  // allow, after a jittered backoff; the last answer or failure goes to the client.
+  std::shared_ptr<HostPool> previous;
   for (int attempt = 0;; ++attempt) {
-    const auto now = std::chrono::steady_clock::now();
-    upstream_ = attempt == 0 ? host_->TakeIdle(now) : nullptr;
-    upstream_bytes_ = 0;
-    const bool reused = upstream_ != nullptr;
-    if (!reused) {
-      upstream_ = co_await Connect();
-      if (!upstream_) {
-        if (fired_ == Fired::kConnect) co_return co_await UpstreamFailureReply();
-        co_return co_await LocalReply(
-            503, "upstream connect error or disconnect/reset before headers. reset reason: "
-                 "connection failure\n",
-            kUpstreamConnectFailure, !request_complete_);
+    cluster = worker_.clusters().Find(cluster_name_);  // a snapshot may have replaced it
+    if (cluster == nullptr || cluster->empty()) {
+      co_return co_await LocalReply(503, "no healthy upstream\n", kNoHealthyUpstream,
+                                    !request_complete_);
+    }
+    lb::PickContext pick{.hash = hash_, .random = worker_.Random(), .avoid = previous.get(),
+                         .now_ns = ToNanos(std::chrono::steady_clock::now())};
+    host_ = cluster->Pick(pick);
+    if (!host_) {
+      co_return co_await LocalReply(503, "no healthy upstream\n", kNoHealthyUpstream,
+                                    !request_complete_);
+    }
+    ++host_->stats->rq_total;
+    ++host_->active_requests;
+    host_active_ = true;
+    try_start_ = std::chrono::steady_clock::now();
+    fired_ = Fired::kNone;
+    upstream_failed_ = false;
+    upstream_error_ = {};
+    retry_pending_ = false;
+    connect_failed_ = false;
+
+    const TryResult result = co_await TryOnce(cluster->limits());
+    if (result == TryResult::kOverflow) {
+      EndTry();
+      ++cstats_->rq_overflow;
+      co_return co_await LocalReply(503, "upstream connect error or disconnect/reset before "
+                                         "headers. reset reason: overflow\n",
+                                    kUpstreamOverflow, !request_complete_);
+    }
+    if (result == TryResult::kHead) {
+      RecordTry(StatusOutcome(resp_.status));
+      if (ShouldRetryStatus(resp_.status)) {
+        upstream_.reset();  // the answer is dropped with its connection
+        EndTry();
+        previous = host_;
+        co_await Backoff(attempt + 1);
+        continue;
       }
+      if (attempt > 0) ++cstats_->rq_retry_success;
+      co_await PumpResponse(true);
+      break;
     }
-    if (request_complete_) {
-      SetPhase(Phase::kAwaitingResponse, route_timeout_);
-    } else {
-      SetPhase(Phase::kStreaming, stream_idle_timeout_);
-    }
-    auto [ec, n] = co_await asio::async_write(upstream_->socket, asio::buffer(to_upstream_),
-                                              kTuple);
-    if (!ec) {
-      ++upstream_->requests;
-      if (!request_complete_) break;
-      ec = co_await ReadResponseHead();
-      if (!ec) {
-        head_read = true;
-        break;
+    if (result == TryResult::kStreaming) {
+      // The request body is still coming: stream it up while the response comes down.
+      to_upstream_.clear();
+      co_await (PumpRequestBody() && PumpResponse(false));
+      if (retry_pending_) {  // a retriable answer arrived after the whole body was sent
+        upstream_.reset();
+        EndTry();
+        previous = host_;
+        co_await Backoff(attempt + 1);
+        to_upstream_ = replay_;
+        continue;
       }
+      if (response_started_) break;
+      // Failed before any answer.
+      const Outcome outcome = FailureOutcome();
+      RecordTry(outcome);
+      upstream_.reset();
+      EndTry();
+      if (request_complete_ && replay_ok_ && ShouldRetryFailure(outcome, /*sent=*/true)) {
+        previous = host_;
+        co_await Backoff(attempt + 1);
+        to_upstream_ = replay_;
+        continue;
+      }
+      co_return co_await UpstreamFailureReply();
     }
-    const bool nothing_back = upstream_bytes_ == 0;
+    // kConnectFailure or kFailed: no answer from this host.
+    const Outcome outcome = result == TryResult::kConnectFailure ? Outcome::kConnectFailure
+                                                                 : FailureOutcome();
+    RecordTry(outcome);
     upstream_.reset();
-    if (reused && attempt == 0 && nothing_back && fired_ == Fired::kNone &&
-        (request_complete_ || n == 0) && IsIdempotent(req_.method)) {
-      ++host_->stats->rq_retry_stale;
+    EndTry();
+    const bool sent = result != TryResult::kConnectFailure;
+    if ((!sent || (request_complete_ && replay_ok_)) && ShouldRetryFailure(outcome, sent)) {
+      previous = host_;
+      co_await Backoff(attempt + 1);
+      if (sent) to_upstream_ = replay_;
       continue;
     }
-    upstream_error_ = ec;
     co_return co_await UpstreamFailureReply();
-  }
-
-  if (head_read) {
-    co_await PumpResponse(true);
-  } else {
-    to_upstream_.clear();
-    co_await (PumpRequestBody() && PumpResponse(false));
   }
 
   if (!response_started_) {
@@ -369,6 +475,242 @@ asio::awaitable<bool> Http1Session::HandleRequest() {
     linger_ = !request_complete_;
   }
   co_return client_keep_alive_;
+}
+
+// One try at host_: a pooled connection when one is alive, else a new one (within the
+// max_connections and max_pending_requests breakers); send what is ready; when the request is
+// complete, read the response head. If a pooled connection turns out to have been closed by the
+// upstream (nothing came back), the request is replayed once on a fresh connection to the same
+// host: the "503 after an idle keep-alive" race other meshes show. That replay is not a retry.
+asio::awaitable<Http1Session::TryResult> Http1Session::TryOnce(
+    const CircuitBreakerConfig& limits) {
+  for (int attempt = 0;; ++attempt) {
+    const auto now = std::chrono::steady_clock::now();
+    upstream_ = attempt == 0 ? host_->TakeIdle(now) : nullptr;
+    upstream_bytes_ = 0;
+    const bool reused = upstream_ != nullptr;
+    if (!reused) {
+      if (cstats_->cx_active >= static_cast<int64_t>(limits.max_connections) ||
+          cstats_->rq_pending >= static_cast<int64_t>(limits.max_pending_requests)) {
+        co_return TryResult::kOverflow;
+      }
+      ++cstats_->rq_pending;
+      upstream_ = co_await Connect();
+      --cstats_->rq_pending;
+      if (!upstream_) {
+        connect_failed_ = true;
+        co_return TryResult::kConnectFailure;
+      }
+    }
+    if (request_complete_) {
+      AwaitResponse();
+    } else {
+      SetPhase(Phase::kStreaming, stream_idle_timeout_);
+    }
+    auto [ec, n] = co_await asio::async_write(upstream_->socket, asio::buffer(to_upstream_),
+                                              kTuple);
+    if (!ec) {
+      ++upstream_->requests;
+      if (!request_complete_) {
+        if (replay_ok_) {
+          replay_ = to_upstream_;
+        }
+        co_return TryResult::kStreaming;
+      }
+      ec = co_await ReadResponseHead();
+      if (!ec) {
+        host_->ewma.Observe(ToNanos(std::chrono::steady_clock::now()) - ToNanos(try_start_),
+                            ToNanos(std::chrono::steady_clock::now()),
+                            absl::ToInt64Nanoseconds(ewma_decay_));
+        co_return TryResult::kHead;
+      }
+    }
+    const bool nothing_back = upstream_bytes_ == 0;
+    upstream_.reset();
+    if (reused && attempt == 0 && nothing_back && fired_ == Fired::kNone &&
+        (request_complete_ || n == 0) && IsIdempotent(req_.method)) {
+      ++host_->stats->rq_retry_stale;
+      continue;
+    }
+    upstream_error_ = ec;
+    co_return TryResult::kFailed;
+  }
+}
+
+void Http1Session::AwaitResponse() {
+  const auto now = std::chrono::steady_clock::now();
+  if (response_deadline_ == SteadyTime::max() && !response_deadline_set_) {
+    // The route timeout covers every try, from the moment the whole request was received.
+    response_deadline_ = Deadline(now, route_timeout_);
+    response_deadline_set_ = true;
+  }
+  try_deadline_ = Deadline(now, retry_->per_try_timeout);
+  phase_ = Phase::kAwaitingResponse;
+  deadline_ = std::min(response_deadline_, try_deadline_);
+}
+
+bool Http1Session::Chance(double percent) {
+  if (percent >= 100) return true;
+  if (percent <= 0) return false;
+  return static_cast<double>(worker_.Random() % 1000000) < percent * 10000;
+}
+
+void Http1Session::ComputeHash(const ClusterConfig& cluster) {
+  hash_.reset();
+  if (cluster.lb_policy != lb::Policy::kRingHash && cluster.lb_policy != lb::Policy::kMaglev) {
+    return;
+  }
+  for (const auto& p : cluster.hash_policy) {
+    std::optional<absl::string_view> key;
+    switch (p.kind) {
+      case HashPolicyConfig::Kind::kHeader:
+        key = req_.headers.Get(p.name);
+        break;
+      case HashPolicyConfig::Kind::kCookie:
+        key = CookieValue(p.name);
+        break;
+      case HashPolicyConfig::Kind::kSourceIp:
+        key = client_ip_;
+        break;
+    }
+    if (key) {
+      hash_ = lb::HashKey(key->data(), key->size());
+      return;
+    }
+  }
+}
+
+std::optional<absl::string_view> Http1Session::CookieValue(absl::string_view name) const {
+  std::optional<absl::string_view> found;
+  req_.headers.ForEach([&](absl::string_view h, absl::string_view value) {
+    if (found || !http::EqualsIgnoreCase(h, "cookie")) return;
+    for (absl::string_view part : absl::StrSplit(value, ';')) {
+      part = absl::StripAsciiWhitespace(part);
+      if (part.size() > name.size() && part[name.size()] == '=' &&
+          absl::StartsWith(part, name)) {
+        found = part.substr(name.size() + 1);
+        return;
+      }
+    }
+  });
+  return found;
+}
+
+Outcome Http1Session::StatusOutcome(int status) {
+  if (status == 502 || status == 503 || status == 504) return Outcome::kGatewayError;
+  if (status >= 500) return Outcome::kServerError;
+  return Outcome::kSuccess;
+}
+
+Outcome Http1Session::FailureOutcome() const {
+  if (fired_ == Fired::kPerTry || fired_ == Fired::kResponse) return Outcome::kTimeout;
+  if (fired_ == Fired::kConnect) return Outcome::kConnectFailure;
+  return Outcome::kReset;
+}
+
+void Http1Session::RecordTry(Outcome outcome) {
+  if (outcome == Outcome::kTimeout && fired_ == Fired::kPerTry) ++cstats_->rq_per_try_timeout;
+  if (ClusterState* c = worker_.clusters().Find(cluster_name_)) {
+    c->RecordOutcome(host_.get(), outcome, ToNanos(std::chrono::steady_clock::now()));
+  }
+}
+
+void Http1Session::EndTry() {
+  if (host_active_) {
+    --host_->active_requests;
+    host_active_ = false;
+  }
+  if (retry_active_) {
+    --cstats_->rq_retry_active;
+    retry_active_ = false;
+  }
+}
+
+bool Http1Session::ShouldRetryStatus(int status) {
+  if (!retry_->RetriableStatus(status) || !request_complete_ || !replay_ok_) return false;
+  return MayRetry(/*sent=*/true);
+}
+
+bool Http1Session::ShouldRetryFailure(Outcome outcome, bool sent) {
+  const router::RetryPolicy& p = *retry_;
+  bool condition = false;
+  switch (outcome) {
+    case Outcome::kConnectFailure:
+      condition = p.on_connect_failure;
+      break;
+    case Outcome::kReset:
+      condition = p.on_reset;
+      break;
+    case Outcome::kTimeout:
+      // An overall (route) timeout ends the request; a per-try timeout may be retried.
+      condition = fired_ == Fired::kPerTry && (p.on_5xx || p.on_gateway_error || p.on_reset);
+      break;
+    default:
+      break;
+  }
+  if (!condition || client_failed_) return false;
+  return MayRetry(sent);
+}
+
+bool Http1Session::MayRetry(bool sent) {
+  if (sent && !IsIdempotent(req_.method) && !retry_->retry_non_idempotent) return false;
+  if (retries_ >= retry_->num_retries) {
+    if (retry_->num_retries > 0) {
+      ++cstats_->rq_retry_limit_exceeded;
+      if (retry_->configured) flags_ |= kRetryLimitExceeded;
+    }
+    return false;
+  }
+  const auto now = std::chrono::steady_clock::now();
+  if (now >= response_deadline_) return false;
+  ClusterState* cluster = worker_.clusters().Find(cluster_name_);
+  if (cluster == nullptr) return false;
+  if (cstats_->rq_retry_active >= static_cast<int64_t>(cluster->limits().max_retries)) {
+    ++cstats_->rq_retry_overflow;
+    return false;
+  }
+  if (!cluster->retry_budget().TryWithdraw(ToNanos(now))) {
+    ++cstats_->rq_retry_budget_exhausted;
+    return false;
+  }
+  ++retries_;
+  ++cstats_->rq_retry;
+  ++cstats_->rq_retry_active;
+  retry_active_ = true;
+  return true;
+}
+
+asio::awaitable<void> Http1Session::Backoff(int retry) {
+  absl::Duration wait = retry::FullJitterBackoff(retry, retry_->base_interval,
+                                                 retry_->max_interval, worker_.Random());
+  const auto now = std::chrono::steady_clock::now();
+  if (response_deadline_ != SteadyTime::max()) {
+    wait = std::min(wait, absl::FromChrono(response_deadline_ - now));
+  }
+  phase_ = Phase::kBackoff;
+  deadline_ = SteadyTime::max();
+  if (wait <= absl::ZeroDuration()) co_return;
+  asio::steady_timer timer(client_.get_executor());
+  timer.expires_after(absl::ToChronoNanoseconds(wait));
+  (void)co_await timer.async_wait(kTuple);
+}
+
+void Http1Session::MaybeMirror(const std::string& sent) {
+  if (route_ == nullptr || route_->mirrors.empty() || mirrored_) return;
+  mirrored_ = true;
+  for (const auto& m : route_->mirrors) {
+    if (!Chance(m.percent)) continue;
+    if (!replay_ok_ || sent.size() < head_size_) {
+      // The body was larger than the replay limit: it was not kept, so it cannot be copied.
+      if (auto* c = worker_.clusters().Find(m.cluster)) ++c->stats().rq_mirror_dropped;
+      continue;
+    }
+    std::string copy;
+    WriteUpstreamHead(req_, target_, req_parser_->chunked(), route_, forwarded_for_, request_id_,
+                      &copy, "-shadow");
+    copy.append(sent, head_size_, std::string::npos);
+    SendMirror(worker_, m.cluster, std::move(copy), req_.method == "HEAD", route_timeout_);
+  }
 }
 
 asio::awaitable<std::unique_ptr<UpstreamConnection>> Http1Session::Connect() {
@@ -448,6 +790,14 @@ asio::awaitable<void> Http1Session::PumpRequestBody() {
     }
     Touch();
     if (!to_upstream_.empty()) {
+      if (replay_ok_) {
+        if (replay_.size() + to_upstream_.size() > replay_limit_) {
+          replay_ok_ = false;  // too large to keep: this request will not be retried
+          std::string().swap(replay_);
+        } else {
+          replay_ += to_upstream_;
+        }
+      }
       auto [wec, wn] = co_await asio::async_write(upstream_->socket, asio::buffer(to_upstream_),
                                                   kTuple);
       if (wec) {
@@ -462,7 +812,8 @@ asio::awaitable<void> Http1Session::PumpRequestBody() {
   bytes_received_ = req_body_.bytes();
   if (req_parser_->is_done()) {
     request_complete_ = true;
-    if (!response_started_) SetPhase(Phase::kAwaitingResponse, route_timeout_);
+    if (!response_started_ && !upstream_failed_) AwaitResponse();
+    MaybeMirror(replay_);
   } else if (upstream_ && !response_complete_) {
     // The client went away or sent garbage: stop the response side too.
     error_code ec;
@@ -477,6 +828,14 @@ asio::awaitable<void> Http1Session::PumpResponse(bool head_already_read) {
       upstream_failed_ = true;
       if (!upstream_error_) upstream_error_ = ec;
       if (!request_complete_) client_.cancel(ec);
+      co_return;
+    }
+    const int64_t now_ns = ToNanos(std::chrono::steady_clock::now());
+    host_->ewma.Observe(now_ns - ToNanos(try_start_), now_ns,
+                        absl::ToInt64Nanoseconds(ewma_decay_));
+    RecordTry(StatusOutcome(resp_.status));
+    if (ShouldRetryStatus(resp_.status)) {
+      retry_pending_ = true;
       co_return;
     }
   }
@@ -560,6 +919,7 @@ asio::awaitable<bool> Http1Session::UpstreamFailureReply() {
   const bool close = !request_complete_;
   switch (fired_) {
     case Fired::kResponse:
+    case Fired::kPerTry:
       co_return co_await LocalReply(504, "upstream request timeout\n", kUpstreamTimeout, close);
     case Fired::kStreamIdle:
       co_return co_await LocalReply(504, "stream timeout\n", kStreamIdleTimeout, close);
@@ -569,6 +929,11 @@ asio::awaitable<bool> Http1Session::UpstreamFailureReply() {
                                     kUpstreamConnectFailure, close);
     case Fired::kNone:
       break;
+  }
+  if (connect_failed_) {
+    co_return co_await LocalReply(503, "upstream connect error or disconnect/reset before "
+                                       "headers. reset reason: connection failure\n",
+                                  kUpstreamConnectFailure, close);
   }
   if (upstream_error_.category() == bhttp::make_error_code(bhttp::error::bad_target).category()) {
     co_return co_await LocalReply(502, "upstream sent an invalid response\n",
@@ -624,6 +989,9 @@ void Http1Session::FinishRequest() {
   ++listener_stats_->requests[(static_cast<uint32_t>(status_) << 16) | flags_];
   listener_stats_->duration.Record(ms);
   if (worker_.access_log_enabled()) LogRequest(ms);
+  EndTry();
+  if (counted_active_) --cstats_->rq_active;
+  counted_active_ = false;
   host_.reset();
 }
 

@@ -34,9 +34,17 @@ class Http1Session : public std::enable_shared_from_this<Http1Session> {
  private:
   // What the connection is waiting for; decides which timeout applies.
   enum class Phase {
-    kIdle, kReadingHead, kConnecting, kAwaitingResponse, kStreaming, kLingering, kDone
+    kIdle, kReadingHead, kConnecting, kAwaitingResponse, kStreaming, kBackoff, kLingering, kDone
   };
-  enum class Fired { kNone, kConnect, kResponse, kStreamIdle };
+  // kResponse: the route timeout (covers every try); kPerTry: this try's timeout only.
+  enum class Fired { kNone, kConnect, kResponse, kPerTry, kStreamIdle };
+  enum class TryResult {
+    kHead,            // the response head was read (request complete)
+    kStreaming,       // head (and early body) sent; the rest of the body is still to stream
+    kConnectFailure,  // no connection (refused, unreachable, connect timeout)
+    kFailed,          // closed, reset or timed out before the response head
+    kOverflow,        // a connection circuit breaker was full
+  };
   template <typename T>
   using awaitable = boost::asio::awaitable<T>;
 
@@ -46,7 +54,22 @@ class Http1Session : public std::enable_shared_from_this<Http1Session> {
   void BeginRequest();
   // Forwards the request whose head was just read. Returns true to keep the connection.
   awaitable<bool> HandleRequest();
+  awaitable<TryResult> TryOnce(const CircuitBreakerConfig& limits);
   awaitable<std::unique_ptr<UpstreamConnection>> Connect();
+  // Retry decisions; MayRetry also takes the retry from the breaker and the budget.
+  bool ShouldRetryStatus(int status);
+  bool ShouldRetryFailure(Outcome outcome, bool sent);
+  bool MayRetry(bool sent);
+  awaitable<void> Backoff(int retry);
+  static Outcome StatusOutcome(int status);
+  Outcome FailureOutcome() const;
+  void RecordTry(Outcome outcome);  // outlier detection
+  void EndTry();                    // the try's host and retry gauges
+  void AwaitResponse();             // phase and deadlines while waiting for a response head
+  bool Chance(double percent);
+  void ComputeHash(const ClusterConfig& cluster);
+  std::optional<absl::string_view> CookieValue(absl::string_view name) const;
+  void MaybeMirror(const std::string& sent);
   awaitable<boost::system::error_code> ReadResponseHead();
   awaitable<void> PumpRequestBody();
   awaitable<void> PumpResponse(bool head_already_read);
@@ -91,6 +114,27 @@ class Http1Session : public std::enable_shared_from_this<Http1Session> {
   std::string request_id_;
   std::string forwarded_for_;
   absl::string_view cluster_name_;
+  absl::string_view target_;  // the path sent upstream (lives in HandleRequest)
+  const router::RetryPolicy* retry_ = nullptr;  // in snapshot_
+  ClusterStats* cstats_ = nullptr;  // the cluster's stats (stable for the worker's life)
+  std::optional<uint64_t> hash_;    // consistent-hashing key of the request
+  absl::Duration ewma_decay_ = absl::Seconds(10);
+  // Retries: the request as sent (head and framed body) while it fits the policy's limit.
+  std::string replay_;
+  size_t replay_limit_ = 0;
+  size_t head_size_ = 0;
+  bool replay_ok_ = false;
+  uint32_t retries_ = 0;
+  SteadyTime try_start_;
+  SteadyTime response_deadline_ = SteadyTime::max();  // route timeout, over every try
+  bool response_deadline_set_ = false;
+  SteadyTime try_deadline_ = SteadyTime::max();
+  bool counted_active_ = false;  // counted in cstats_->rq_active
+  bool host_active_ = false;     // counted in host_->active_requests
+  bool retry_active_ = false;    // counted in cstats_->rq_retry_active
+  bool retry_pending_ = false;   // a retriable answer came while streaming: retry
+  bool connect_failed_ = false;
+  bool mirrored_ = false;
   absl::Time start_time_;
   SteadyTime start_;
   uint16_t flags_ = 0;

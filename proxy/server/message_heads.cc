@@ -7,7 +7,8 @@ namespace outrigger::proxy {
 
 void WriteUpstreamHead(const http::RequestHead& req, absl::string_view target, bool chunked,
                        const router::Route* route, absl::string_view forwarded_for,
-                       absl::string_view request_id, std::string* out) {
+                       absl::string_view request_id, std::string* out,
+                       absl::string_view host_suffix) {
   out->clear();
   absl::StrAppend(out, req.method, " ", target, " HTTP/1.1\r\n");
   const absl::string_view connection = req.headers.Get("connection").value_or("");
@@ -24,6 +25,10 @@ void WriteUpstreamHead(const http::RequestHead& req, absl::string_view target, b
       if (req.absolute_form) return;  // the URI's authority wins
       if (edits != nullptr && !edits->host_rewrite.empty()) return;
       has_host = true;
+      if (!host_suffix.empty()) {
+        absl::StrAppend(out, name, ": ", value, host_suffix, "\r\n");
+        return;
+      }
     }
     if (edits != nullptr) {
       // The route's header modifier: removed and replaced headers are dropped here.
@@ -39,7 +44,7 @@ void WriteUpstreamHead(const http::RequestHead& req, absl::string_view target, b
   });
   if (edits != nullptr) {
     if (!edits->host_rewrite.empty()) {
-      absl::StrAppend(out, "host: ", edits->host_rewrite, "\r\n");
+      absl::StrAppend(out, "host: ", edits->host_rewrite, host_suffix, "\r\n");
       has_host = true;
     }
     for (const auto& h : edits->set_headers) {
@@ -50,7 +55,7 @@ void WriteUpstreamHead(const http::RequestHead& req, absl::string_view target, b
     }
   }
   if (!has_host && !req.authority.empty()) {
-    absl::StrAppend(out, "host: ", req.authority, "\r\n");
+    absl::StrAppend(out, "host: ", req.authority, host_suffix, "\r\n");
   }
   // Ours unless the route's header modifier sets them (then its values were written above).
   auto route_sets = [edits](absl::string_view name) {

@@ -13,9 +13,11 @@
 namespace outrigger::proxy {
 
 // Replaces `out` with the head of the request to forward. `route` may be null (no edits).
+// `host_suffix` is appended to the Host (mirrors send "reviews-shadow", as Envoy does).
 void WriteUpstreamHead(const http::RequestHead& req, absl::string_view target, bool chunked,
                        const router::Route* route, absl::string_view forwarded_for,
-                       absl::string_view request_id, std::string* out);
+                       absl::string_view request_id, std::string* out,
+                       absl::string_view host_suffix = {});
 
 // Replaces `out` with the head of the response for the client, framed as `framing`, saying
 // whether the connection stays open.

@@ -75,13 +75,14 @@ ProxyServer::ProxyServer(ServerOptions options) : options_(std::move(options)) {
 
 ProxyServer::~ProxyServer() {
   if (ads_) ads_->Stop();
+  health_checker_.reset();
   for (auto& w : workers_) w->Stop();
 }
 
 absl::Status ProxyServer::Start(std::shared_ptr<const Snapshot> snapshot) {
   snapshot_ = std::move(snapshot);
   for (int i = 0; i < options_.concurrency; ++i) {
-    workers_.push_back(std::make_unique<Worker>(i, options_.access_log));
+    workers_.push_back(std::make_unique<Worker>(i, options_.concurrency, options_.access_log));
   }
   // Per worker, the sockets of every listener.
   std::vector<std::vector<ListenerSocket>> sockets(workers_.size());
@@ -114,6 +115,16 @@ absl::Status ProxyServer::Start(std::shared_ptr<const Snapshot> snapshot) {
                });
     workers_[w]->Start();
   }
+  // Active health checks run here, once per proxy; verdicts go to every worker.
+  health_checker_ = std::make_unique<HealthChecker>(
+      ioc_, [this](const std::string& cluster, const Address& host, bool failed) {
+        for (auto& w : workers_) {
+          asio::post(w->io_context(), [worker = w.get(), cluster, host, failed] {
+            worker->clusters().SetHealthCheckFailed(cluster, host, failed);
+          });
+        }
+      });
+  health_checker_->Update(*snapshot_);
   signals_.add(SIGTERM);
   signals_.add(SIGINT);
   signals_.async_wait([this](boost::system::error_code ec, int sig) {
@@ -155,6 +166,7 @@ asio::awaitable<void> ProxyServer::WaitForDrain() {
   } else {
     LogWarning("drain timeout: closing ", open, " connection(s) still open");
   }
+  if (health_checker_) health_checker_->Stop();
   for (auto& w : workers_) w->Stop();
   if (admin_) admin_->Close();
   signals_.cancel();
@@ -198,6 +210,17 @@ absl::Status Adopt(const v1::DiscoveryResponse& response, v1::Bootstrap* state) 
   if (type == kClusterType) return unpack(state->mutable_clusters());
   if (type == kEndpointType) return unpack(state->mutable_endpoints());
   if (type == kRouteType) return unpack(state->mutable_routes());
+  if (type == kInboundPolicyType) {
+    state->clear_inbound_policy();
+    if (response.resources_size() > 1) {
+      return absl::InvalidArgumentError("at most one InboundPolicy resource per proxy");
+    }
+    if (response.resources_size() == 1 &&
+        !response.resources(0).UnpackTo(state->mutable_inbound_policy())) {
+      return absl::InvalidArgumentError(absl::StrCat("resources[0]: not a ", type));
+    }
+    return absl::OkStatus();
+  }
   return absl::InvalidArgumentError(absl::StrCat("unknown resource type ", type));
 }
 
@@ -231,7 +254,10 @@ void ProxyServer::OnDiscoveryResponse(const v1::DiscoveryResponse& response) {
   discovery_.versions[response.type_url()] = response.version_info();
   ads_->Ack(response);
   Publish(std::move(snapshot));
-  if (!ready_ && discovery_.versions.size() == 3) {
+  // Ready once the three types that route traffic arrived (InboundPolicy is optional: a control
+  // plane that does not know it never answers that subscription).
+  if (!ready_ && discovery_.versions.contains(kClusterType) &&
+      discovery_.versions.contains(kEndpointType) && discovery_.versions.contains(kRouteType)) {
     ready_ = true;
     LogInfo("config from the control plane complete: ready");
   }
@@ -239,6 +265,7 @@ void ProxyServer::OnDiscoveryResponse(const v1::DiscoveryResponse& response) {
 
 void ProxyServer::Publish(std::shared_ptr<const Snapshot> snapshot) {
   snapshot_ = snapshot;
+  if (health_checker_ && !draining_) health_checker_->Update(*snapshot_);
   for (auto& w : workers_) {
     asio::post(w->io_context(), [worker = w.get(), snapshot]() {
       worker->ApplySnapshot(snapshot, {});
@@ -256,6 +283,19 @@ asio::awaitable<WorkerStats> ProxyServer::CollectStats() {
     total.Merge(one);
   }
   co_return total;
+}
+
+asio::awaitable<std::vector<std::vector<HostStatus>>> ProxyServer::CollectHostStatus() {
+  std::vector<std::vector<HostStatus>> out;
+  for (auto& w : workers_) {
+    out.push_back(co_await asio::co_spawn(
+        w->io_context(),
+        [worker = w.get()]() -> asio::awaitable<std::vector<HostStatus>> {
+          co_return worker->clusters().Status(std::chrono::steady_clock::now());
+        },
+        asio::use_awaitable));
+  }
+  co_return out;
 }
 
 }  // namespace outrigger::proxy

@@ -20,6 +20,7 @@
 #include "proxy/config/snapshot.h"
 #include "proxy/server/stats.h"
 #include "proxy/server/worker.h"
+#include "proxy/upstream/health_checker.h"
 
 namespace outrigger::v1 {
 class DiscoveryResponse;
@@ -71,6 +72,8 @@ class ProxyServer {
   std::shared_ptr<const Snapshot> snapshot() const { return snapshot_; }
   // Copies every worker's stats on its own thread and sums them.
   boost::asio::awaitable<WorkerStats> CollectStats();
+  // Every worker's view of every upstream host (health, ejection, load), for /clusters.
+  boost::asio::awaitable<std::vector<std::vector<HostStatus>>> CollectHostStatus();
   boost::asio::io_context& io_context() { return ioc_; }
 
  private:
@@ -84,6 +87,7 @@ class ProxyServer {
   std::vector<std::unique_ptr<Worker>> workers_;
   std::shared_ptr<const Snapshot> snapshot_;
   std::unique_ptr<AdminServer> admin_;
+  std::unique_ptr<HealthChecker> health_checker_;
   bool draining_ = false;
   bool ready_ = true;
   std::map<std::string, std::string> bound_;

@@ -16,7 +16,8 @@ std::string ResponseFlagsString(uint16_t flags) {
       {kNoRoute, "NR"},          {kNoHealthyUpstream, "UH"},  {kUpstreamConnectFailure, "UF"},
       {kUpstreamTermination, "UC"}, {kUpstreamTimeout, "UT"}, {kDownstreamTermination, "DC"},
       {kDownstreamProtocolError, "DPE"}, {kStreamIdleTimeout, "SI"},
-      {kUpstreamProtocolError, "UPE"}};
+      {kUpstreamProtocolError, "UPE"}, {kUpstreamOverflow, "UO"}, {kRateLimited, "RL"},
+      {kFaultAbort, "FI"}, {kFaultDelay, "DI"}, {kRetryLimitExceeded, "URX"}};
   std::string out;
   for (const auto& [bit, name] : kNames) {
     if (flags & bit) absl::StrAppend(&out, out.empty() ? "" : ",", name);
@@ -66,6 +67,23 @@ void ClusterStats::Merge(const ClusterStats& o) {
   cx_connect_fail += o.cx_connect_fail;
   rq_total += o.rq_total;
   rq_retry_stale += o.rq_retry_stale;
+  rq_active += o.rq_active;
+  rq_pending += o.rq_pending;
+  rq_retry_active += o.rq_retry_active;
+  rq_retry += o.rq_retry;
+  rq_retry_success += o.rq_retry_success;
+  rq_retry_overflow += o.rq_retry_overflow;
+  rq_retry_budget_exhausted += o.rq_retry_budget_exhausted;
+  rq_retry_limit_exceeded += o.rq_retry_limit_exceeded;
+  rq_overflow += o.rq_overflow;
+  rq_per_try_timeout += o.rq_per_try_timeout;
+  rq_mirror += o.rq_mirror;
+  rq_mirror_dropped += o.rq_mirror_dropped;
+  outlier_ejections += o.outlier_ejections;
+  panic += o.panic;
+  hosts = std::max(hosts, o.hosts);
+  hosts_ejected = std::max(hosts_ejected, o.hosts_ejected);
+  hosts_unhealthy = std::max(hosts_unhealthy, o.hosts_unhealthy);
 }
 
 void WorkerStats::Merge(const WorkerStats& o) {
@@ -130,6 +148,50 @@ std::string WorkerStats::RenderPrometheus() const {
   cluster_metric("outrigger_upstream_rq_stale_retry_total", "counter",
                  "Requests replayed on a fresh connection after a pooled one was found closed.",
                  [](const ClusterStats& s) { return s.rq_retry_stale; });
+  cluster_metric("outrigger_upstream_rq_active", "gauge", "Requests in flight to the cluster.",
+                 [](const ClusterStats& s) { return s.rq_active; });
+  cluster_metric("outrigger_upstream_rq_pending_active", "gauge",
+                 "Requests waiting for a new upstream connection.",
+                 [](const ClusterStats& s) { return s.rq_pending; });
+  cluster_metric("outrigger_upstream_rq_retry_total", "counter", "Retries sent.",
+                 [](const ClusterStats& s) { return s.rq_retry; });
+  cluster_metric("outrigger_upstream_rq_retry_success_total", "counter",
+                 "Requests that succeeded on a retry.",
+                 [](const ClusterStats& s) { return s.rq_retry_success; });
+  cluster_metric("outrigger_upstream_rq_retry_overflow_total", "counter",
+                 "Retries not sent because the max_retries circuit breaker was full.",
+                 [](const ClusterStats& s) { return s.rq_retry_overflow; });
+  cluster_metric("outrigger_upstream_rq_retry_budget_exhausted_total", "counter",
+                 "Retries not sent because the retry budget was spent.",
+                 [](const ClusterStats& s) { return s.rq_retry_budget_exhausted; });
+  cluster_metric("outrigger_upstream_rq_retry_limit_exceeded_total", "counter",
+                 "Retriable failures answered because no retry was left.",
+                 [](const ClusterStats& s) { return s.rq_retry_limit_exceeded; });
+  cluster_metric("outrigger_upstream_rq_overflow_total", "counter",
+                 "Requests refused at once by a circuit breaker (503, flag UO).",
+                 [](const ClusterStats& s) { return s.rq_overflow; });
+  cluster_metric("outrigger_upstream_rq_per_try_timeout_total", "counter",
+                 "Tries that hit the per-try timeout.",
+                 [](const ClusterStats& s) { return s.rq_per_try_timeout; });
+  cluster_metric("outrigger_upstream_rq_mirror_total", "counter", "Mirror copies sent.",
+                 [](const ClusterStats& s) { return s.rq_mirror; });
+  cluster_metric("outrigger_upstream_rq_mirror_dropped_total", "counter",
+                 "Mirror copies not sent (breaker full, body too large) or failed.",
+                 [](const ClusterStats& s) { return s.rq_mirror_dropped; });
+  cluster_metric("outrigger_outlier_ejections_total", "counter",
+                 "Hosts ejected by outlier detection (per worker: each worker ejects on its own).",
+                 [](const ClusterStats& s) { return s.outlier_ejections; });
+  cluster_metric("outrigger_upstream_panic_total", "counter",
+                 "Picks made in panic mode (too few healthy hosts: all hosts used).",
+                 [](const ClusterStats& s) { return s.panic; });
+  cluster_metric("outrigger_cluster_hosts", "gauge", "Hosts in the cluster.",
+                 [](const ClusterStats& s) { return s.hosts; });
+  cluster_metric("outrigger_cluster_hosts_ejected", "gauge",
+                 "Hosts ejected by outlier detection (the most on any worker).",
+                 [](const ClusterStats& s) { return s.hosts_ejected; });
+  cluster_metric("outrigger_cluster_hosts_unhealthy", "gauge",
+                 "Hosts failing active health checks.",
+                 [](const ClusterStats& s) { return s.hosts_unhealthy; });
   return out;
 }
 

@@ -22,6 +22,11 @@ enum ResponseFlag : uint16_t {
   kDownstreamProtocolError = 1 << 6,  // DPE
   kStreamIdleTimeout = 1 << 7,        // SI
   kUpstreamProtocolError = 1 << 8,    // UPE
+  kUpstreamOverflow = 1 << 9,         // UO: a circuit breaker was full
+  kRateLimited = 1 << 10,             // RL: the local rate limit's bucket was empty
+  kFaultAbort = 1 << 11,              // FI: fault injection answered
+  kFaultDelay = 1 << 12,              // DI: fault injection delayed the request
+  kRetryLimitExceeded = 1 << 13,      // URX: retries (or the retry budget) ran out
 };
 // "-" for none, else short names joined by ',' ("UF,UC").
 std::string ResponseFlagsString(uint16_t flags);
@@ -58,6 +63,25 @@ struct ClusterStats {
   uint64_t cx_connect_fail = 0;
   uint64_t rq_total = 0;
   uint64_t rq_retry_stale = 0;  // requests replayed after a pooled connection turned out closed
+  // Circuit-breaker gauges: what this worker has in flight (summed over workers on scrape).
+  int64_t rq_active = 0;
+  int64_t rq_pending = 0;  // waiting for a new connection to open
+  int64_t rq_retry_active = 0;
+  uint64_t rq_retry = 0;                  // retries sent
+  uint64_t rq_retry_success = 0;          // requests that succeeded on a retry
+  uint64_t rq_retry_overflow = 0;         // retries not sent: max_retries breaker
+  uint64_t rq_retry_budget_exhausted = 0;  // retries not sent: retry budget
+  uint64_t rq_retry_limit_exceeded = 0;   // retriable failures with no retries left
+  uint64_t rq_overflow = 0;               // requests refused by a breaker (503 UO)
+  uint64_t rq_per_try_timeout = 0;
+  uint64_t rq_mirror = 0;                 // mirror copies sent
+  uint64_t rq_mirror_dropped = 0;         // mirror copies not sent or failed
+  uint64_t outlier_ejections = 0;
+  uint64_t panic = 0;                     // picks made in panic mode
+  // Host counts as this worker sees them (max over workers on scrape: they share hosts).
+  int64_t hosts = 0;
+  int64_t hosts_ejected = 0;
+  int64_t hosts_unhealthy = 0;  // failing active health checks
   void Merge(const ClusterStats& other);
 };
 

@@ -2,6 +2,7 @@
 #include "proxy/server/worker.h"
 
 #include <boost/asio/post.hpp>
+#include <algorithm>
 #include <chrono>
 
 #include "proxy/server/http1_session.h"
@@ -12,8 +13,9 @@ namespace outrigger::proxy {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
-Worker::Worker(int index, bool access_log)
+Worker::Worker(int index, int workers, bool access_log)
     : index_(index),
+      workers_(std::max(1, workers)),
       access_log_(access_log),
       rng_state_(0x9E3779B97F4A7C15ull ^
                  (static_cast<uint64_t>(
@@ -59,6 +61,7 @@ void Worker::ApplySnapshot(std::shared_ptr<const Snapshot> snapshot,
                            std::vector<ListenerSocket> add) {
   snapshot_ = std::move(snapshot);
   clusters_.Update(*snapshot_);
+  buckets_.clear();  // a new snapshot's limits have new ids (and start full)
   // Listeners gone from the snapshot stop accepting; their open connections finish normally.
   std::erase_if(acceptors_, [&](const std::unique_ptr<Acceptor>& a) {
     return snapshot_->FindListener(a->name) == nullptr;
@@ -109,9 +112,26 @@ void Worker::ArmSweep() {
     for (Http1Session* s : copy) {
       if (sessions_.contains(s)) s->CheckDeadline(now);
     }
-    if (++sweeps_ % 10 == 0) clusters_.SweepIdle(now);
+    clusters_.Tick(now, ++sweeps_ % 10 == 0);
     ArmSweep();
   });
+}
+
+bool Worker::TakeToken(const router::RateLimitConfig& config, SteadyTime now) {
+  const int64_t now_ns = ToNanos(now);
+  auto it = buckets_.find(config.id);
+  if (it == buckets_.end()) {
+    // This worker's share; rounding up keeps a small limit usable on every worker.
+    auto share = [&](uint32_t v) {
+      return std::max<uint32_t>(1, (v + workers_ - 1) / static_cast<uint32_t>(workers_));
+    };
+    it = buckets_
+             .emplace(config.id, ratelimit::TokenBucket(
+                                     share(config.max_tokens), share(config.tokens_per_fill),
+                                     absl::ToInt64Nanoseconds(config.fill_interval), now_ns))
+             .first;
+  }
+  return it->second.TryTake(now_ns);
 }
 
 void Worker::BeginDrain() {

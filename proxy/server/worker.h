@@ -17,6 +17,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "filters/ratelimit/token_bucket.h"
 #include "proxy/config/snapshot.h"
 #include "proxy/server/access_log.h"
 #include "proxy/server/stats.h"
@@ -35,7 +36,9 @@ struct ListenerSocket {
 
 class Worker {
  public:
-  Worker(int index, bool access_log);
+  // `workers`: how many workers the proxy runs (they split circuit-breaker limits, retry-budget
+  // floors and rate-limit buckets).
+  Worker(int index, int workers, bool access_log);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -58,6 +61,10 @@ class Worker {
   WorkerStats& stats() { return stats_; }
   ListenerStats* listener_stats(const std::string& name) { return &stats_.listeners[name]; }
   bool draining() const { return draining_; }
+  int workers() const { return workers_; }
+  // Local rate limiting: takes a token from this worker's bucket for `config` (its share of
+  // the tokens). False: answer 429.
+  bool TakeToken(const router::RateLimitConfig& config, SteadyTime now);
   uint64_t Random();
   bool access_log_enabled() const { return access_log_.enabled(); }
   void LogRequest(const RequestInfo& info);
@@ -73,6 +80,7 @@ class Worker {
   void ArmSweep();
 
   const int index_;
+  const int workers_;
   // Destroyed explicitly in ~Worker, after the thread stopped and before the state that pending
   // handlers (sessions' coroutine frames) still touch when they are destroyed with it.
   // UNSAFE_IO: every socket of a worker is used by the worker thread alone, so the reactor's
@@ -82,7 +90,8 @@ class Worker {
   std::thread thread_;
   std::shared_ptr<const Snapshot> snapshot_;
   WorkerStats stats_;
-  ClusterManager clusters_{&stats_};
+  ClusterManager clusters_{&stats_, workers_};
+  absl::flat_hash_map<uint64_t, ratelimit::TokenBucket> buckets_;  // by RateLimitConfig::id
   AccessLog access_log_;
   std::unique_ptr<boost::asio::steady_timer> sweep_timer_ =
       std::make_unique<boost::asio::steady_timer>(*ioc_);

@@ -1,6 +1,7 @@
-// Upstream clusters as one worker sees them: the hosts of each cluster, the load balancer's state
-// and a keep-alive connection pool per host. Owned by one worker thread; never locked.
-// The worker calls Update() with every new snapshot; requests then look clusters up by name.
+// Upstream clusters as one worker sees them: the hosts of each cluster with their keep-alive
+// pools, health (active checks and outlier ejection), the load balancer, circuit-breaker limits
+// and the retry budget. Owned by one worker thread; never locked. The worker calls Update() with
+// every new snapshot; hosts that stay keep their pools, health and ejection state.
 #ifndef OUTRIGGER_PROXY_UPSTREAM_CLUSTER_MANAGER_H_
 #define OUTRIGGER_PROXY_UPSTREAM_CLUSTER_MANAGER_H_
 
@@ -9,13 +10,17 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/strings/string_view.h"
 #include "absl/container/flat_hash_map.h"
+#include "filters/retry/retry_budget.h"
 #include "proxy/config/snapshot.h"
 #include "proxy/server/stats.h"
+#include "proxy/upstream/load_balancer.h"
+#include "proxy/upstream/outlier_detector.h"
 
 namespace outrigger::proxy {
 
@@ -36,19 +41,21 @@ struct UpstreamConnection {
   bool counted = false;  // counted in cx_active
 };
 
-struct HostPool {
+// One upstream host of one cluster on one worker. The load balancer sees it as an LbHost.
+struct HostPool : lb::LbHost, std::enable_shared_from_this<HostPool> {
   Address address;
   std::string address_text;
   boost::asio::ip::tcp::endpoint endpoint;
-  uint32_t weight = 1;
-  int64_t current_weight = 0;  // smooth weighted round robin state
   std::vector<std::unique_ptr<UpstreamConnection>> idle;  // most recently used last
   ClusterStats* stats = nullptr;
   std::chrono::nanoseconds idle_timeout{};
   absl::Duration connect_timeout;
   uint32_t max_idle = 0;
   bool retired = false;  // no longer in the cluster: connections are closed on release
+  OutlierHostState outlier;
+  bool health_check_failed = false;  // set by the active health checker
 
+  bool eligible() const { return !outlier.ejected && !health_check_failed; }
   // A pooled connection that is still open, or nullptr.
   std::unique_ptr<UpstreamConnection> TakeIdle(SteadyTime now);
   // Returns a connection whose last exchange ended cleanly to its host's pool.
@@ -60,34 +67,74 @@ class ClusterState {
   const ClusterConfig& config() const { return *config_; }
   bool empty() const { return hosts_.empty(); }
   ClusterStats& stats() { return *stats_; }
+  const std::vector<std::shared_ptr<HostPool>>& hosts() const { return hosts_; }
+  // This worker's share of the cluster's circuit-breaker limits.
+  const CircuitBreakerConfig& limits() const { return limits_; }
+  retry::RetryBudget& retry_budget() { return *budget_; }
 
-  // Smooth weighted round robin (as nginx): even spread, weights honoured over any window.
-  // Requests keep the chosen HostPool (shared), never the ClusterState: a new snapshot may
-  // replace the ClusterState while a request is in flight. Call only when !empty().
-  const std::shared_ptr<HostPool>& Pick();
+  // The host for a request: the balancer's pick among eligible hosts (healthy and not ejected),
+  // or among all hosts in panic mode (fewer than healthy_panic_threshold% eligible). Requests
+  // keep the HostPool (shared), never the ClusterState: a new snapshot may replace the
+  // ClusterState while a request is in flight. Call only when !empty().
+  std::shared_ptr<HostPool> Pick(lb::PickContext ctx);
+  // Feeds outlier detection with the outcome of one try at `host`.
+  void RecordOutcome(HostPool* host, Outcome outcome, int64_t now_ns);
   void CloseIdleOlderThan(SteadyTime cutoff);
 
  private:
   friend class ClusterManager;
+  // Recomputes the eligible hosts and rebuilds the balancer (after health or ejection changes).
+  void Refresh();
+  void Tick(int64_t now_ns);
+
   std::shared_ptr<const ClusterConfig> config_;
   std::vector<std::shared_ptr<HostPool>> hosts_;
+  std::vector<OutlierHostState*> outlier_states_;  // of hosts_, for the detector
   ClusterStats* stats_ = nullptr;
+  CircuitBreakerConfig limits_;
+  std::unique_ptr<lb::LoadBalancer> lb_;
+  bool panic_ = false;
+  std::optional<OutlierDetector> outlier_;
+  std::shared_ptr<retry::RetryBudget> budget_;  // survives config updates of the cluster
+};
+
+// A host's state as /clusters shows it.
+struct HostStatus {
+  std::string cluster;
+  std::string address;
+  uint32_t weight = 1;
+  bool health_check_failed = false;
+  bool ejected = false;
+  uint32_t ejections = 0;
+  uint32_t active_requests = 0;
+  size_t idle_connections = 0;
+  double ewma_ms = 0;
 };
 
 class ClusterManager {
  public:
-  explicit ClusterManager(WorkerStats* stats) : stats_(stats) {}
-  // Adopts the clusters of `snapshot`; pools of hosts that stay are kept.
+  // `workers`: how many workers share the circuit-breaker limits and retry-budget floors.
+  ClusterManager(WorkerStats* stats, int workers) : stats_(stats), workers_(workers) {}
+  // Adopts the clusters of `snapshot`; hosts that stay keep their pools and health.
   void Update(const Snapshot& snapshot);
   ClusterState* Find(absl::string_view name);
-  // Closes pooled connections idle longer than their cluster's idle_timeout.
-  void SweepIdle(SteadyTime now);
+  // Active health check verdict for a host (from the main thread's health checker).
+  void SetHealthCheckFailed(absl::string_view cluster, const Address& host, bool failed);
+  // Periodic work: closes pooled connections idle longer than their cluster's idle_timeout,
+  // ends outlier ejections that are over.
+  void Tick(SteadyTime now, bool sweep_idle);
   void CloseAllIdle();
+  std::vector<HostStatus> Status(SteadyTime now) const;
 
  private:
   WorkerStats* stats_;
+  int workers_;
   absl::flat_hash_map<std::string, std::unique_ptr<ClusterState>> clusters_;
+  // Health-check verdicts by "cluster|address", so hosts added later start with them.
+  absl::flat_hash_map<std::string, bool> health_failed_;
 };
+
+int64_t ToNanos(SteadyTime t);
 
 }  // namespace outrigger::proxy
 

@@ -30,7 +30,8 @@ class PeakEwma {
 
  private:
   double estimate_ns_;
-  int64_t stamp_ns_ = 0;
+  int64_t stamp_ns_ = 0;  // when estimate_ns_ was last set by a sample
+  bool sampled_ = false;  // until the first sample the default estimate does not decay
 };
 
 // What a balancer reads about a host. Owned by the host (HostPool); outlives Rebuild() to the

@@ -38,7 +38,7 @@ enum class Outcome {
 struct OutlierHostState {
   uint32_t consecutive_5xx = 0;
   uint32_t consecutive_gateway = 0;
-  uint32_t ejections = 0;       // how many times ejected so far (makes the next one longer)
+  uint32_t ejections = 0;        // how many times ejected so far (makes the next one longer)
   int64_t ejected_until_ns = 0;  // > now: ejected
   bool ejected = false;
   // Success-rate counters for the current interval.
@@ -63,8 +63,12 @@ class OutlierDetector {
 
  private:
   bool Eject(OutlierHostState* host, const std::vector<OutlierHostState*>& hosts, int64_t now_ns);
+  // The end-of-interval work of Tick(): multiplier decay, success-rate ejection, counter reset.
+  bool EndInterval(const std::vector<OutlierHostState*>& hosts, int64_t interval_start_ns,
+                   int64_t now_ns);
   OutlierConfig config_;
   int64_t next_interval_ns_ = 0;
+  bool interval_started_ = false;  // set by the first Tick()
 };
 
 }  // namespace outrigger::proxy

@@ -116,7 +116,7 @@ void AdsClient::Connect() {
   stream_->Begin(stub_.get());
   // Subscribe to every type, in make-before-break order, saying what we already have.
   bool first = true;
-  for (const char* type : {kClusterType, kEndpointType, kRouteType}) {
+  for (const char* type : {kClusterType, kEndpointType, kRouteType, kInboundPolicyType}) {
     v1::DiscoveryRequest request;
     if (first) *request.mutable_node() = node_;
     first = false;

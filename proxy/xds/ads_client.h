@@ -20,6 +20,8 @@ namespace outrigger::proxy {
 inline constexpr char kClusterType[] = "type.googleapis.com/outrigger.v1.Cluster";
 inline constexpr char kEndpointType[] = "type.googleapis.com/outrigger.v1.ClusterLoadAssignment";
 inline constexpr char kRouteType[] = "type.googleapis.com/outrigger.v1.RouteConfiguration";
+// One resource named after the proxy's service: what its inbound side enforces.
+inline constexpr char kInboundPolicyType[] = "type.googleapis.com/outrigger.v1.InboundPolicy";
 
 class AdsClient {
  public:
