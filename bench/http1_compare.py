@@ -9,6 +9,11 @@ What it measures
   --latency, the req/s ratio against HAProxy and against direct, wrk's non-2xx and socket errors,
   and outrigger-proxy's resident memory: idle (after start, before load) and the maximum sampled
   every 100 ms under load. The goals: outrigger/haproxy req/s >= 1.0, idle RSS <= 10 MB.
+  "chain" is outrigger-proxy again with the whole traffic-management chain configured on the
+  route and cluster (route table match, listener and route rate limits with buckets too large to
+  refuse, fault injection evaluated at 0 %, a retry policy with its replay buffer and budget,
+  least-request balancing over the one host, circuit breakers, outlier detection, an active
+  health check): its req/s against plain "outrigger" is the cost of the filters (goal >= 0.9).
   Everything runs on loopback on one machine, so the load generator, the proxy and the upstream
   share the CPUs: compare the targets with each other, not with numbers from another machine.
 
@@ -52,7 +57,7 @@ import threading
 import time
 
 HOST = "127.0.0.1"
-TARGET_ORDER = ("direct", "nginx", "haproxy", "outrigger")
+TARGET_ORDER = ("direct", "nginx", "haproxy", "outrigger", "chain")
 START_TIMEOUT_S = 15.0
 STOP_GRACE_S = 3.0
 WRK_SLACK_S = 30.0  # a wrk run is killed after duration + this
@@ -410,6 +415,49 @@ def start_outrigger(bin_dir, upstream):
     return proc, addrs["inbound"]
 
 
+CHAIN_CONFIG = """# bench/http1_compare.py "chain": every traffic-management feature on the request path.
+clusters:
+  - name: app
+    lb_policy: LEAST_REQUEST
+    endpoints: [{{address: "{upstream}"}}]
+    circuit_breakers: {{max_connections: 100000, max_pending_requests: 100000,
+                       max_requests: 100000, max_retries: 100}}
+    outlier_detection: {{consecutive_5xx: 5, interval: 10s, base_ejection_time: 30s}}
+    health_check: {{path: "/", interval: 5s, timeout: 1s}}
+    retry_budget: {{budget_percent: 20, min_retries_per_second: 10}}
+routes:
+  - name: outbound
+    virtual_hosts:
+      - name: app
+        domains: ["*"]
+        routes:
+          - match: {{prefix: "/"}}
+            local_rate_limit: {{max_tokens: 1000000000, fill_interval: 1s}}
+            fault:
+              delay: {{fixed_delay: 1s, percentage: 0}}
+              abort: {{http_status: 503, percentage: 0}}
+            route:
+              cluster: app
+              timeout: 15s
+              retry_policy: {{retry_on: ["5xx", "reset", "connect-failure"], num_retries: 2,
+                             per_try_timeout: 5s}}
+"""
+
+
+def start_outrigger_chain(bin_dir, upstream, workdir):
+    exe = os.path.join(bin_dir, "outrigger-proxy")
+    cfg = os.path.join(workdir, "chain.yaml")
+    with open(cfg, "w") as f:
+        f.write(CHAIN_CONFIG.format(upstream=upstream))
+    proc = Proc("outrigger-chain", [exe, "--outbound", f"{HOST}:0", "--config", cfg,
+                                    "--admin", f"{HOST}:0", "--concurrency", "1",
+                                    "--access-log", "off"])
+    addrs = proc.wait_listening(["outbound", "admin"])
+    wait_http_ok(proc, addrs["admin"], "/ready")
+    wait_http_ok(proc, addrs["outbound"], "/")
+    return proc, addrs["outbound"]
+
+
 def start_with_retries(name, fn, attempts=3):
     """A port found free can be taken before the peer binds it: try again on a fresh port."""
     for i in range(attempts):
@@ -584,6 +632,9 @@ def start_targets(args, workdir, report):
         proc, addrs["outrigger"] = start_outrigger(args.bin_dir, upstream)
         outrigger_pid = proc.pid
         log(f"outrigger-proxy at {addrs['outrigger']} (pid {outrigger_pid})")
+    if "chain" in args.targets:
+        _, addrs["chain"] = start_outrigger_chain(args.bin_dir, upstream, workdir)
+        log(f"outrigger-proxy with the full filter chain at {addrs['chain']}")
     return addrs, outrigger_pid
 
 
@@ -658,6 +709,9 @@ def summarize(runs, report):
             base = results.get(ref, {}).get("rps")
             entry[f"rps_vs_{ref}"] = entry["rps"] / base if base and "rps" in entry else None
     out, hap = results.get("outrigger", {}), results.get("haproxy", {})
+    chain = results.get("chain", {})
+    report["chain_vs_plain"] = (chain["rps"] / out["rps"]
+                                if chain.get("rps") and out.get("rps") else None)
     report["outrigger_vs_haproxy"] = {
         "rps_ratio": out.get("rps_vs_haproxy"),
         "p99_ratio": (out["p99_ms"] / hap["p99_ms"]
@@ -710,6 +764,11 @@ def print_report(args, report):
               f"(ratio {cmp_['p99_ratio']:.2f}, lower is better)")
     else:
         print("outrigger p99 vs haproxy p99: n/a")
+    if "chain" in results:
+        ratio = report.get("chain_vs_plain")
+        verdict = "" if ratio is None else ("  [met]" if ratio >= 0.9 else "  [below target]")
+        print(f"full filter chain / plain forwarding req/s ratio: {fmt(ratio, '.2f')} "
+              f"(target >= 0.9){verdict}")
     if "outrigger" in results:
         rss = report["outrigger_rss"]
         idle = rss.get("idle_mb")
