@@ -32,6 +32,7 @@ const Command kCommand = {
 std::string ShortType(const std::string& type_url) {
   if (type_url.find("ClusterLoadAssignment") != std::string::npos) return "endpoints";
   if (type_url.find("RouteConfiguration") != std::string::npos) return "routes";
+  if (type_url.find("InboundPolicy") != std::string::npos) return "inbound";
   if (type_url.find("Cluster") != std::string::npos) return "clusters";
   return type_url;
 }

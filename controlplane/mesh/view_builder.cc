@@ -6,17 +6,16 @@
 #include <tuple>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "controlplane/mesh/cluster_policy.h"
+#include "controlplane/mesh/inbound_policy.h"
+#include "controlplane/mesh/proto_values.h"
+#include "controlplane/mesh/route_policy.h"
 #include "outrigger/v1/config.pb.h"
 
 namespace outrigger::controlplane {
 
 namespace {
-
-void SetDuration(absl::Duration d, google::protobuf::Duration* out) {
-  const int64_t ns = absl::ToInt64Nanoseconds(d);
-  out->set_seconds(ns / 1000000000);
-  out->set_nanos(static_cast<int32_t>(ns % 1000000000));
-}
 
 template <typename Message>
 Resource Pack(const std::string& name, const Message& m) {
@@ -24,19 +23,6 @@ Resource Pack(const std::string& name, const Message& m) {
   r.name = name;
   r.body.PackFrom(m);
   return r;
-}
-
-bool Selects(const policy::Service& s, const v1::Node& node) {
-  if (s.selector.empty() || node.namespace_() != s.meta.ns) return false;
-  for (const auto& [k, v] : s.selector) {
-    auto it = node.labels().find(k);
-    if (it != node.labels().end()) {
-      if (it->second != v) return false;
-    } else if (!(k == "app" && v == node.service())) {
-      return false;
-    }
-  }
-  return true;
 }
 
 // Gateway API precedence, most specific first: exact path, then (our choice for the
@@ -83,9 +69,9 @@ void AddMatch(const policy::RouteMatch& m, v1::RouteMatch* out) {
   out->set_method(m.method);
 }
 
-// One Route for one match of a rule: the rule's backends, filters and timeouts.
+// One Route for one match of a rule: the rule's backends, filters, timeouts and retries.
 void AddRule(const policy::RouteRule& rule, const policy::RouteMatch& match,
-             const policy::Mesh& mesh, v1::VirtualHost* vh) {
+             const policy::PolicySet& set, v1::VirtualHost* vh) {
   v1::Route* route = vh->add_routes();
   AddMatch(match, route->mutable_match());
   for (const auto& f : rule.filters) {
@@ -119,7 +105,10 @@ void AddRule(const policy::RouteRule& rule, const policy::RouteMatch& match,
       r->set_response_code(static_cast<uint32_t>(rd.status_code));
     }
   }
-  if (route->has_redirect()) return;
+  if (route->has_redirect()) {
+    ApplyRulePolicy(set, rule, route);
+    return;
+  }
   v1::RouteAction* action = route->mutable_route();
   for (const auto& f : rule.filters) {
     if (!f.url_rewrite) continue;
@@ -142,11 +131,25 @@ void AddRule(const policy::RouteRule& rule, const policy::RouteMatch& match,
     }
   }
   std::optional<absl::Duration> timeout = rule.timeouts.request;
-  if (!timeout) timeout = mesh.default_timeout;
+  if (!timeout) timeout = set.mesh.default_timeout;
   if (timeout) SetDuration(*timeout, action->mutable_timeout());
+  ApplyRulePolicy(set, rule, route);
 }
 
 }  // namespace
+
+bool SelectsNode(const policy::Service& s, const v1::Node& node) {
+  if (s.selector.empty() || node.namespace_() != s.meta.ns) return false;
+  for (const auto& [k, v] : s.selector) {
+    auto it = node.labels().find(k);
+    if (it != node.labels().end()) {
+      if (it->second != v) return false;
+    } else if (!(k == "app" && v == node.service())) {
+      return false;
+    }
+  }
+  return true;
+}
 
 std::string ClusterName(const policy::ObjectKey& service) {
   return absl::StrCat(service.name, ".", service.ns);
@@ -155,6 +158,7 @@ std::string ClusterName(const policy::ObjectKey& service) {
 void ViewBuilderImpl::SetPolicy(std::shared_ptr<const policy::PolicySet> policy) {
   policy_ = std::move(policy);
   cache_.clear();
+  inbound_cache_.clear();
 }
 
 View ViewBuilderImpl::Build(const v1::Node& node, const std::map<std::string, Workload>& workloads,
@@ -166,6 +170,27 @@ View ViewBuilderImpl::Build(const v1::Node& node, const std::map<std::string, Wo
   const std::string& ns = node.namespace_().empty() ? "default" : node.namespace_();
   auto it = cache_.find(ns);
   if (it == cache_.end()) it = cache_.emplace(ns, Compute(ns, workloads)).first;
+  View view = it->second;  // shares the namespace's resource lists
+  view.types[kInboundPolicyType] = Inbound(node);
+  return view;
+}
+
+const View::Type& ViewBuilderImpl::Inbound(const v1::Node& node) {
+  // Depends on the node's namespace, service and labels only (not on other workloads).
+  std::vector<std::string> labels;
+  for (const auto& [k, v] : node.labels()) labels.push_back(absl::StrCat(k, "=", v));
+  std::sort(labels.begin(), labels.end());
+  const std::string key =
+      absl::StrCat(node.namespace_(), "\n", node.service(), "\n", absl::StrJoin(labels, "\n"));
+  auto it = inbound_cache_.find(key);
+  if (it == inbound_cache_.end()) {
+    View view;
+    if (policy_) {
+      const v1::InboundPolicy inbound = BuildInboundPolicy(*policy_, node);
+      view.Set(kInboundPolicyType, {Pack(inbound.name(), inbound)});
+    }
+    it = inbound_cache_.emplace(key, view.Get(kInboundPolicyType)).first;
+  }
   return it->second;
 }
 
@@ -184,16 +209,25 @@ View ViewBuilderImpl::Compute(const std::string& ns,
     for (const auto& parent : route.parent_refs) routes_of[parent.key()].push_back(&route);
   }
 
+  // TrafficPolicies by their target Service.
+  std::map<policy::ObjectKey, const policy::TrafficPolicy*> traffic_policy_of;
+  for (const auto& [key, tp] : policy_->traffic_policies) {
+    traffic_policy_of.emplace(tp.target(), &tp);
+  }
+
   for (const auto& [key, service] : policy_->services) {
     const std::string name = ClusterName(key);
     v1::Cluster cluster;
     cluster.set_name(name);
+    if (auto tp = traffic_policy_of.find(key); tp != traffic_policy_of.end()) {
+      ApplyTrafficPolicy(*tp->second, &cluster);
+    }
     clusters.push_back(Pack(name, cluster));
 
     v1::ClusterLoadAssignment cla;
     cla.set_cluster_name(name);
     for (const auto& [id, w] : workloads) {
-      if (!w.node.inbound_address().empty() && Selects(service, w.node)) {
+      if (!w.node.inbound_address().empty() && SelectsNode(service, w.node)) {
         cla.add_endpoints()->set_address(w.node.inbound_address());
       }
     }
@@ -243,7 +277,7 @@ View ViewBuilderImpl::Compute(const std::string& ns,
     std::stable_sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
       return a.specificity > b.specificity;
     });
-    for (const Entry& e : entries) AddRule(*e.rule, *e.match, policy_->mesh, vh);
+    for (const Entry& e : entries) AddRule(*e.rule, *e.match, *policy_, vh);
   }
   view.Set(kClusterType, std::move(clusters));
   view.Set(kEndpointType, std::move(endpoints));

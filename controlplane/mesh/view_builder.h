@@ -1,6 +1,7 @@
 // Turns mesh policy plus the registered workloads into what one proxy should have: a cluster and
-// its endpoints per Service, and an "outbound" route table with a virtual host per Service
-// (HTTPRoute rules when one is attached, else everything to the Service itself).
+// its endpoints per Service (with its TrafficPolicy's settings), an "outbound" route table with a
+// virtual host per Service (HTTPRoute rules when one is attached, else everything to the Service
+// itself), and the proxy's own InboundPolicy (inbound_policy.h).
 //
 // Naming: the cluster of Service `reviews` in namespace `default` is "reviews.default"; its
 // virtual host answers "reviews" (from the same namespace), "reviews.default",
@@ -30,14 +31,21 @@ class ViewBuilderImpl {
 
  private:
   View Compute(const std::string& ns, const std::map<std::string, Workload>& workloads) const;
+  // The node's InboundPolicy, cached by namespace, service and labels until the policy changes.
+  const View::Type& Inbound(const v1::Node& node);
 
   std::shared_ptr<const policy::PolicySet> policy_;
   std::map<std::string, View> cache_;
+  std::map<std::string, View::Type> inbound_cache_;
   uint64_t cached_generation_ = ~0ull;
 };
 
 // "reviews.default"
 std::string ClusterName(const policy::ObjectKey& service);
+
+// Whether Service `s` selects the workload of `node`: same namespace, and the node's labels (plus
+// an implicit app=<service> when it has no app label) include every selector label.
+bool SelectsNode(const policy::Service& s, const v1::Node& node);
 
 }  // namespace outrigger::controlplane
 

@@ -110,6 +110,14 @@ std::string CheckHeaderName(absl::string_view name) {
   return "";
 }
 
+std::string CheckCookieName(absl::string_view name) {
+  if (name.empty()) return "must not be empty";
+  if (!CheckHeaderName(name).empty()) {
+    return absl::StrCat(Quote(name), " is not a valid cookie name (RFC 6265 token)");
+  }
+  return "";
+}
+
 std::string CheckHostname(absl::string_view host, bool allow_wildcard) {
   absl::string_view rest = host;
   if (allow_wildcard) absl::ConsumePrefix(&rest, "*.");

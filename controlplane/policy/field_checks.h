@@ -27,6 +27,8 @@ std::string CheckPort(int64_t port);
 std::string CheckPortName(absl::string_view name);
 // An HTTP field name (RFC 9110 token).
 std::string CheckHeaderName(absl::string_view name);
+// A cookie name (RFC 6265: an RFC 9110 token).
+std::string CheckCookieName(absl::string_view name);
 // A hostname as HTTPRoute takes it: DNS subdomain, optionally "*." first; no IP, no port.
 std::string CheckHostname(absl::string_view host, bool allow_wildcard);
 // An address of the given family (6 == IPv6, else IPv4).

@@ -38,6 +38,23 @@ const HttpRoute* PolicySet::FindHttpRoute(const ObjectKey& key) const {
   return it == http_routes.end() ? nullptr : &it->second;
 }
 
+const HttpFault* PolicySet::FindHttpFault(const ObjectKey& key) const {
+  auto it = http_faults.find(key);
+  return it == http_faults.end() ? nullptr : &it->second;
+}
+
+const LocalRateLimit* PolicySet::FindLocalRateLimit(const ObjectKey& key) const {
+  auto it = local_rate_limits.find(key);
+  return it == local_rate_limits.end() ? nullptr : &it->second;
+}
+
+const TrafficPolicy* PolicySet::TrafficPolicyFor(const ObjectKey& service) const {
+  for (const auto& [key, policy] : traffic_policies) {
+    if (policy.target() == service) return &policy;
+  }
+  return nullptr;
+}
+
 std::vector<const EndpointSlice*> PolicySet::EndpointSlicesOf(const ObjectKey& service) const {
   std::vector<const EndpointSlice*> out;
   for (const auto& [key, slice] : endpoint_slices) {

@@ -1,7 +1,7 @@
 // The mesh policy as the rest of the control plane sees it: plain C++ structs, one per kind of
-// document (Service, EndpointSlice, HTTPRoute, Mesh), checked whole and defaulted by the loader
-// (loader.h). Every resource remembers where it was written, so later errors can point at the
-// YAML. No protobuf type crosses this boundary.
+// document (Service, EndpointSlice, HTTPRoute, Mesh, TrafficPolicy, HTTPFault, LocalRateLimit),
+// checked whole and defaulted by the loader (loader.h). Every resource remembers where it was
+// written, so later errors can point at the YAML. No protobuf type crosses this boundary.
 #ifndef OUTRIGGER_CONTROLPLANE_POLICY_POLICY_SET_H_
 #define OUTRIGGER_CONTROLPLANE_POLICY_POLICY_SET_H_
 
@@ -175,14 +175,49 @@ struct BackendRef {
   ObjectKey key() const { return {ns, name}; }
 };
 
+// Copies of a share of the requests, sent to another Service; the answers are discarded.
+struct RequestMirror {
+  BackendRef backend_ref;
+  std::optional<double> percent;  // 0..100 (from percent or fraction); every request when unset
+};
+
+// An ExtensionRef filter naming one of our kinds (HTTPFault or LocalRateLimit) in the route's
+// namespace.
+struct ExtensionRef {
+  std::string kind;  // "HTTPFault" or "LocalRateLimit"
+  std::string name;
+  std::string ns;
+
+  ObjectKey key() const { return {ns, name}; }
+};
+
 struct RouteFilter {
-  enum class Type { kRequestHeaderModifier, kUrlRewrite, kRequestRedirect, kRequestMirror };
+  enum class Type {
+    kRequestHeaderModifier,
+    kUrlRewrite,
+    kRequestRedirect,
+    kRequestMirror,
+    kExtensionRef
+  };
   Type type = Type::kRequestHeaderModifier;
   // The one member that `type` names is set.
   std::optional<HeaderModifier> request_header_modifier;
   std::optional<UrlRewrite> url_rewrite;
   std::optional<RequestRedirect> request_redirect;
-  std::optional<BackendRef> request_mirror;
+  std::optional<RequestMirror> request_mirror;
+  std::optional<ExtensionRef> extension_ref;
+};
+
+// A rule's retries (GEP-1731 plus our additions). Unset members are left to the proxies'
+// defaults.
+struct RouteRetry {
+  std::vector<uint32_t> codes;       // 400..599
+  std::optional<uint32_t> attempts;  // retries after the first try, 0..10
+  std::optional<absl::Duration> backoff;
+  std::optional<absl::Duration> max_backoff;
+  std::vector<std::string> retry_on;  // as written; empty: the default conditions
+  bool retry_non_idempotent = false;
+  std::optional<uint32_t> max_retry_body_bytes;
 };
 
 struct RouteTimeouts {
@@ -197,6 +232,7 @@ struct RouteRule {
   std::vector<RouteFilter> filters;
   std::vector<BackendRef> backend_refs;
   RouteTimeouts timeouts;
+  std::optional<RouteRetry> retry;
 };
 
 // The Service whose traffic a route takes over (the Gateway API's mesh form).
@@ -224,6 +260,114 @@ struct Mesh {
   absl::Duration endpoint_grace_period = absl::Seconds(10);
 };
 
+// ---- outrigger.dev/v1alpha1 TrafficPolicy ----------------------------------------------------
+// Every optional member is left unset when not written, so that the proxies' defaults apply.
+
+enum class LoadBalancerType { kRoundRobin, kLeastRequest, kRingHash, kMaglev, kPeakEwma, kRandom };
+
+// What RingHash and Maglev hash.
+struct ConsistentHash {
+  enum class Source { kHeader, kCookie, kSourceIp };
+  Source source = Source::kHeader;
+  std::string name;  // the header (lower-cased) or cookie name; "" for kSourceIp
+};
+
+struct LoadBalancerSettings {
+  std::optional<LoadBalancerType> type;
+  std::optional<ConsistentHash> consistent_hash;  // set exactly for RingHash and Maglev
+  std::optional<uint32_t> panic_threshold;        // percent
+  std::optional<absl::Duration> ewma_decay;       // PeakEWMA only
+};
+
+struct ConnectionPoolSettings {
+  std::optional<absl::Duration> connect_timeout;
+  std::optional<absl::Duration> idle_timeout;
+  std::optional<uint32_t> max_idle_connections_per_host;
+  // Circuit breakers.
+  std::optional<uint32_t> max_connections;
+  std::optional<uint32_t> max_pending_requests;
+  std::optional<uint32_t> max_requests;
+  std::optional<uint32_t> max_retries;
+};
+
+struct SuccessRateSettings {
+  uint32_t minimum_hosts = 5;  // writing successRate turns it on
+  std::optional<uint32_t> request_volume;
+  std::optional<uint32_t> stdev_factor;  // thousandths of a standard deviation
+};
+
+struct OutlierDetectionSettings {
+  std::optional<uint32_t> consecutive_5xx_errors;
+  std::optional<uint32_t> consecutive_gateway_errors;
+  std::optional<absl::Duration> interval;
+  std::optional<absl::Duration> base_ejection_time;
+  std::optional<absl::Duration> max_ejection_time;
+  std::optional<uint32_t> max_ejection_percent;
+  std::optional<SuccessRateSettings> success_rate;
+};
+
+struct HealthCheckSettings {
+  std::string path;
+  std::optional<absl::Duration> interval;
+  std::optional<absl::Duration> timeout;
+  std::optional<uint32_t> unhealthy_threshold;
+  std::optional<uint32_t> healthy_threshold;
+  std::vector<uint32_t> expected_statuses;  // empty: the proxies' 200-399
+  std::string host;                         // "": the cluster's name
+};
+
+struct RetryBudgetSettings {
+  std::optional<double> percent;
+  std::optional<uint32_t> min_retries_per_second;
+  std::optional<absl::Duration> ttl;
+};
+
+// A token bucket: `max_tokens` requests at once, `tokens_per_fill` more every `fill_interval`.
+struct TokenBucket {
+  uint32_t max_tokens = 0;
+  std::optional<uint32_t> tokens_per_fill;      // default max_tokens
+  std::optional<absl::Duration> fill_interval;  // default 1s
+};
+
+struct TrafficPolicy {
+  ObjectMeta meta;
+  std::string target_name;  // a Service in meta.ns
+
+  std::optional<LoadBalancerSettings> load_balancer;
+  std::optional<ConnectionPoolSettings> connection_pool;
+  std::optional<OutlierDetectionSettings> outlier_detection;
+  std::optional<HealthCheckSettings> health_check;
+  std::optional<RetryBudgetSettings> retry_budget;
+  // Inbound: enforced by the sidecars of the workloads the target Service selects.
+  std::optional<TokenBucket> rate_limit;
+
+  ObjectKey target() const { return {meta.ns, target_name}; }
+};
+
+// ---- outrigger.dev/v1alpha1 HTTPFault and LocalRateLimit ----------------------------------------
+// Referenced from HTTPRoute rules by ExtensionRef filters.
+
+struct FaultDelay {
+  absl::Duration fixed_delay;
+  double percentage = 100;
+};
+
+struct FaultAbort {
+  uint32_t http_status = 0;
+  double percentage = 100;
+};
+
+struct HttpFault {
+  ObjectMeta meta;
+  std::optional<FaultDelay> delay;  // at least one of delay and abort
+  std::optional<FaultAbort> abort;
+};
+
+struct LocalRateLimit {
+  ObjectMeta meta;
+  TokenBucket bucket;
+};
+
 // ---- the whole policy -------------------------------------------------------------------------
 
 // One loaded document, in the order read: what `outrigger validate` counts.
@@ -237,6 +381,9 @@ struct PolicySet {
   std::map<ObjectKey, Service> services;
   std::map<ObjectKey, EndpointSlice> endpoint_slices;
   std::map<ObjectKey, HttpRoute> http_routes;
+  std::map<ObjectKey, TrafficPolicy> traffic_policies;
+  std::map<ObjectKey, HttpFault> http_faults;
+  std::map<ObjectKey, LocalRateLimit> local_rate_limits;
   Mesh mesh;  // defaults when no Mesh document was given
 
   std::vector<std::string> files;     // the files read, in order
@@ -246,6 +393,10 @@ struct PolicySet {
 
   const Service* FindService(const ObjectKey& key) const;
   const HttpRoute* FindHttpRoute(const ObjectKey& key) const;
+  const HttpFault* FindHttpFault(const ObjectKey& key) const;
+  const LocalRateLimit* FindLocalRateLimit(const ObjectKey& key) const;
+  // The TrafficPolicy whose targetRef is `service` (a valid policy has at most one).
+  const TrafficPolicy* TrafficPolicyFor(const ObjectKey& service) const;
   // The EndpointSlices that give endpoints to `service`.
   std::vector<const EndpointSlice*> EndpointSlicesOf(const ObjectKey& service) const;
   // How many documents of each kind, in the order of the kind table (kind.h); kinds with none

@@ -173,7 +173,8 @@ void DiscoveryServer::OnRequest(Stream* stream, const v1::DiscoveryRequest& requ
     Invalidate();  // its workload is a new endpoint for everyone else
   }
   const std::string& type = request.type_url();
-  if (type != kClusterType && type != kEndpointType && type != kRouteType) {
+  if (type != kClusterType && type != kEndpointType && type != kRouteType &&
+      type != kInboundPolicyType) {
     LogWarning("proxy ", st.node.id(), " asked for unknown type ", type);
     return;
   }
@@ -313,7 +314,8 @@ void DiscoveryServer::Push(Stream* stream, StreamState& st, const View& view) {
       }
     }
   }
-  for (const char* type : {kEndpointType, kRouteType}) {
+  // The inbound policy names no cluster: its place in the order does not matter.
+  for (const char* type : {kEndpointType, kRouteType, kInboundPolicyType}) {
     if (changed(type)) SendType(stream, st, type, view.Get(type).resources, view.Get(type).version);
   }
   if (!removed.empty() && subscribed(kClusterType)) {
@@ -353,7 +355,12 @@ std::vector<ProxyStatus> DiscoveryServer::Status() const {
     ProxyStatus ps;
     ps.node = st.node;
     seen.insert(st.node.id());
-    for (const char* type : {kClusterType, kEndpointType, kRouteType}) {
+    for (const char* type : {kClusterType, kEndpointType, kRouteType, kInboundPolicyType}) {
+      // The inbound policy is shown only for proxies that subscribe to it.
+      if (absl::string_view(type) == kInboundPolicyType &&
+          (!st.types.contains(type) || !st.types.at(type).subscribed)) {
+        continue;
+      }
       TypeStatus t;
       t.type_url = type;
       if (auto it = st.types.find(type); it != st.types.end()) {

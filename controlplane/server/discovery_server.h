@@ -25,6 +25,9 @@ namespace outrigger::controlplane {
 inline constexpr char kClusterType[] = "type.googleapis.com/outrigger.v1.Cluster";
 inline constexpr char kEndpointType[] = "type.googleapis.com/outrigger.v1.ClusterLoadAssignment";
 inline constexpr char kRouteType[] = "type.googleapis.com/outrigger.v1.RouteConfiguration";
+// One per proxy, named after its own service: what its sidecar enforces on inbound traffic.
+// Optional: a proxy that never subscribes to it is not sent it and is not shown with it.
+inline constexpr char kInboundPolicyType[] = "type.googleapis.com/outrigger.v1.InboundPolicy";
 
 // One resource of a view: its name and its packed message.
 struct Resource {

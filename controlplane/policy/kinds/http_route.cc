@@ -1,7 +1,8 @@
 // The `gateway.networking.k8s.io/v1` `HTTPRoute` kind, in the Gateway API's mesh form (GAMMA):
 // parentRefs name the Service whose traffic the route takes over; rules match requests, filter
-// them and split them over weighted Service backends (the canary split). Matches and filters are
-// converted in http_route_matches.cc and http_route_filters.cc.
+// them and split them over weighted Service backends (the canary split), with timeouts and
+// retries. Matches, filters and retries are converted in http_route_matches.cc,
+// http_route_filters.cc and http_route_retry.cc.
 #include <algorithm>
 #include <set>
 #include <tuple>
@@ -147,8 +148,20 @@ void Load(const PolicyDocument& doc, PolicySet* set, PolicyErrors* errors) {
     rule.filters = ConvertFilters(path, in, rule.matches, route.meta.ns, &err);
     rule.backend_refs = ConvertBackends(path, in, route.meta.ns, &err);
     rule.timeouts = ConvertTimeouts(absl::StrCat(path, ".timeouts"), in.timeouts(), &err);
+    rule.retry = ConvertRetry(path, in, &err);
     const bool redirects = std::any_of(rule.filters.begin(), rule.filters.end(),
                                        [](const RouteFilter& f) { return f.request_redirect; });
+    // A redirect is answered by the sidecar: nothing is forwarded to retry or to copy.
+    if (redirects && rule.retry) {
+      err.Add(absl::StrCat(path, ".retry"),
+              "a rule with a RequestRedirect filter forwards nothing to retry");
+    }
+    for (size_t f = 0; redirects && f < rule.filters.size(); ++f) {
+      if (rule.filters[f].request_mirror) {
+        err.Add(absl::StrCat(Item(absl::StrCat(path, ".filters"), f), ".type"),
+                "a rule with a RequestRedirect filter forwards nothing to mirror");
+      }
+    }
     if (rule.backend_refs.empty() && !redirects && in.backend_refs_size() == 0) {
       // The Gateway API answers such a rule with 500; the proxies cannot yet, so refuse it here
       // rather than have every proxy reject the routes.
@@ -178,6 +191,20 @@ void CheckServiceExists(const PolicySet& set, const std::string& path, const Obj
   }
 }
 
+// An ExtensionRef must name a document of its kind in the route's namespace.
+void CheckExtensionExists(const PolicySet& set, const std::string& path, const ExtensionRef& ref,
+                          FieldErrors* err) {
+  if (ref.name.empty()) return;  // reported already
+  const bool found = ref.kind == "HTTPFault" ? set.FindHttpFault(ref.key()) != nullptr
+                                             : set.FindLocalRateLimit(ref.key()) != nullptr;
+  if (!found && !Declared(set, ref.kind, ref.key())) {
+    err->Add(absl::StrCat(path, ".name"),
+             absl::StrCat(ref.kind, " ", ref.key().ToString(),
+                          " is not defined in the policy (an extensionRef names a document of "
+                          "the route's namespace)"));
+  }
+}
+
 void Check(const PolicySet& set, PolicyErrors* errors) {
   for (const auto& [key, route] : set.http_routes) {
     FieldErrors err(*route.meta.fields, errors);
@@ -188,18 +215,33 @@ void Check(const PolicySet& set, PolicyErrors* errors) {
     for (size_t r = 0; r < route.rules.size(); ++r) {
       const std::string rule_path = Item("spec.rules", r);
       const RouteRule& rule = route.rules[r];
+      // The Gateway API's rule (backendRequest <= request) against the request timeout the rule
+      // inherits from the Mesh when it writes none.
+      const std::optional<absl::Duration>& mesh_timeout = set.mesh.default_timeout;
+      if (rule.timeouts.backend_request && !rule.timeouts.request && mesh_timeout &&
+          *mesh_timeout > absl::ZeroDuration() && *rule.timeouts.backend_request > *mesh_timeout) {
+        err.Add(absl::StrCat(rule_path, ".timeouts.backendRequest"),
+                absl::StrCat(FormatGatewayDuration(*rule.timeouts.backend_request),
+                             " is longer than the request timeout this rule takes from "
+                             "Mesh.spec.defaultTimeout (",
+                             FormatGatewayDuration(*mesh_timeout), ")"));
+      }
       for (size_t b = 0; b < rule.backend_refs.size(); ++b) {
         const BackendRef& ref = rule.backend_refs[b];
         CheckServiceExists(set, Item(absl::StrCat(rule_path, ".backendRefs"), b), ref.key(),
                            ref.port, &err);
       }
       for (size_t f = 0; f < rule.filters.size(); ++f) {
-        if (!rule.filters[f].request_mirror) continue;
-        const BackendRef& ref = *rule.filters[f].request_mirror;
-        CheckServiceExists(
-            set,
-            absl::StrCat(Item(absl::StrCat(rule_path, ".filters"), f), ".requestMirror.backendRef"),
-            ref.key(), ref.port, &err);
+        const std::string filter_path = Item(absl::StrCat(rule_path, ".filters"), f);
+        if (rule.filters[f].request_mirror) {
+          const BackendRef& ref = rule.filters[f].request_mirror->backend_ref;
+          CheckServiceExists(set, absl::StrCat(filter_path, ".requestMirror.backendRef"), ref.key(),
+                             ref.port, &err);
+        }
+        if (rule.filters[f].extension_ref) {
+          CheckExtensionExists(set, absl::StrCat(filter_path, ".extensionRef"),
+                               *rule.filters[f].extension_ref, &err);
+        }
       }
     }
   }

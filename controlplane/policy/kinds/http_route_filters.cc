@@ -1,12 +1,17 @@
 // HTTPRoute filters (see http_route_parts.h). A filter is a tagged union: `type` names the one
 // field that must be set, and every other must be absent. We implement RequestHeaderModifier,
-// URLRewrite, RequestRedirect and RequestMirror; ResponseHeaderModifier and ExtensionRef are
-// known to the schema (so they read as "unsupported" rather than "unknown") but refused.
+// URLRewrite, RequestRedirect, RequestMirror and ExtensionRef to our own kinds (HTTPFault,
+// LocalRateLimit); ResponseHeaderModifier is known to the schema (so it reads as "unsupported"
+// rather than "unknown") but refused.
+#include <algorithm>
+#include <iterator>
+#include <map>
 #include <set>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "controlplane/policy/field_checks.h"
 #include "controlplane/policy/kinds/http_route_parts.h"
 
@@ -16,7 +21,10 @@ namespace {
 using Type = RouteFilter::Type;
 
 constexpr absl::string_view kSupported =
-    "RequestHeaderModifier, URLRewrite or RequestRedirect";
+    "RequestHeaderModifier, URLRewrite, RequestRedirect, RequestMirror or ExtensionRef";
+// The group and kinds an ExtensionRef may name.
+constexpr absl::string_view kExtensionGroup = "outrigger.dev";
+constexpr absl::string_view kExtensionKinds[] = {"HTTPFault", "LocalRateLimit"};
 
 // The union's members: the YAML field name, whether it is set, and the type that selects it
 // (nullopt for the members we do not support).
@@ -36,7 +44,7 @@ std::vector<Member> Members(const v1::HTTPRouteFilter& f) {
       {"RequestMirror", "requestMirror", f.has_request_mirror(), Type::kRequestMirror},
       {"ResponseHeaderModifier", "responseHeaderModifier", f.has_response_header_modifier(),
        std::nullopt},
-      {"ExtensionRef", "extensionRef", f.has_extension_ref(), std::nullopt},
+      {"ExtensionRef", "extensionRef", f.has_extension_ref(), Type::kExtensionRef},
   };
 }
 
@@ -164,6 +172,88 @@ RequestRedirect ConvertRedirect(const std::string& path, const v1::HTTPRequestRe
   return out;
 }
 
+// percent (0-100) or fraction (numerator/denominator, at most 1): the share of requests copied.
+std::optional<double> ConvertMirrorShare(const std::string& path,
+                                         const v1::HTTPRequestMirrorFilter& in, FieldErrors* err) {
+  if (in.has_percent() && in.has_fraction()) {
+    err->Add(absl::StrCat(path, ".fraction"), "give percent or fraction, not both");
+    return std::nullopt;
+  }
+  if (in.has_percent()) {
+    std::optional<uint32_t> p =
+        RangeField(absl::StrCat(path, ".percent"), true, in.percent(), 0, 100, err);
+    if (!p) return std::nullopt;
+    return static_cast<double>(*p);
+  }
+  if (!in.has_fraction()) return std::nullopt;
+  const v1::Fraction& f = in.fraction();
+  const std::string fp = absl::StrCat(path, ".fraction");
+  if (!f.has_numerator()) err->Add(absl::StrCat(fp, ".numerator"), "required");
+  std::optional<uint32_t> num = RangeField(absl::StrCat(fp, ".numerator"), f.has_numerator(),
+                                           f.numerator(), 0, kMaxCount, err);
+  std::optional<uint32_t> den = RangeField(absl::StrCat(fp, ".denominator"), f.has_denominator(),
+                                           f.denominator(), 1, kMaxCount, err);
+  if (f.has_denominator() && !den) return std::nullopt;
+  const uint32_t denominator = den.value_or(100);
+  if (!num) return std::nullopt;
+  if (*num > denominator) {
+    err->Add(absl::StrCat(fp, ".numerator"),
+             absl::StrCat(*num, " is more than the denominator (", denominator, ")"));
+    return std::nullopt;
+  }
+  return 100.0 * *num / denominator;
+}
+
+RequestMirror ConvertMirror(const std::string& path, const v1::HTTPRequestMirrorFilter& in,
+                            const std::string& route_ns, FieldErrors* err) {
+  RequestMirror out;
+  const std::string ref_path = absl::StrCat(path, ".backendRef");
+  const v1::BackendObjectReference& b = in.backend_ref();
+  if (!in.has_backend_ref()) {
+    err->Add(ref_path, "required: the Service that receives the copies");
+  } else {
+    out.backend_ref =
+        ConvertBackend(ref_path, b.group(), b.kind(), b.name(), b.namespace_(),
+                       b.has_port() ? std::optional<int>(b.port()) : std::nullopt, route_ns, err);
+  }
+  out.percent = ConvertMirrorShare(path, in, err);
+  return out;
+}
+
+// group outrigger.dev, kind HTTPFault or LocalRateLimit, and a name; the document itself is
+// looked up once the whole policy is loaded (http_route.cc).
+std::optional<ExtensionRef> ConvertExtensionRef(const std::string& path,
+                                                const v1::LocalObjectReference& in,
+                                                const std::string& route_ns, FieldErrors* err) {
+  bool ok = true;
+  if (in.group() != kExtensionGroup) {
+    err->Add(absl::StrCat(path, ".group"),
+             absl::StrCat(in.group().empty() ? std::string("required")
+                                             : absl::StrCat("'", in.group(), "' is not supported"),
+                          ": extension filters are of group ", kExtensionGroup, " (kinds ",
+                          absl::StrJoin(kExtensionKinds, ", "), ")"));
+    ok = false;
+  }
+  if (std::find(std::begin(kExtensionKinds), std::end(kExtensionKinds), in.kind()) ==
+      std::end(kExtensionKinds)) {
+    err->Add(
+        absl::StrCat(path, ".kind"),
+        absl::StrCat(in.kind().empty() ? std::string("required")
+                                       : absl::StrCat("'", in.kind(), "' is not supported"),
+                     ": an extension filter is one of ", absl::StrJoin(kExtensionKinds, ", ")));
+    ok = false;
+  }
+  if (in.name().empty()) {
+    err->Add(absl::StrCat(path, ".name"), "required");
+    ok = false;
+  } else if (std::string e = CheckDnsSubdomain(in.name()); !e.empty()) {
+    err->Add(absl::StrCat(path, ".name"), e);
+    ok = false;
+  }
+  if (!ok) return std::nullopt;
+  return ExtensionRef{in.kind(), in.name(), route_ns};
+}
+
 // Checks the union's tag against its members; returns the type when the filter is usable.
 std::optional<Type> CheckUnion(const std::string& path, const v1::HTTPRouteFilter& f,
                                FieldErrors* err) {
@@ -203,7 +293,8 @@ std::vector<RouteFilter> ConvertFilters(const std::string& path, const v1::HTTPR
                                         const std::vector<RouteMatch>& matches,
                                         const std::string& route_ns, FieldErrors* err) {
   std::vector<RouteFilter> out;
-  std::map<Type, int> first_of;  // type -> index of its first filter
+  std::map<Type, int> first_of;                   // type -> index of its first filter
+  std::map<std::string, int> first_extension_of;  // extension kind -> index of its filter
   for (int i = 0; i < rule.filters_size(); ++i) {
     const v1::HTTPRouteFilter& in = rule.filters(i);
     const std::string item = Item(absl::StrCat(path, ".filters"), i);
@@ -224,24 +315,26 @@ std::vector<RouteFilter> ConvertFilters(const std::string& path, const v1::HTTPR
         f.request_redirect = ConvertRedirect(absl::StrCat(item, ".requestRedirect"),
                                              in.request_redirect(), matches, err);
         break;
-      case Type::kRequestMirror: {
-        const std::string mirror = absl::StrCat(item, ".requestMirror.backendRef");
-        const v1::BackendObjectReference& b = in.request_mirror().backend_ref();
-        if (!in.request_mirror().has_backend_ref()) {
-          err->Add(mirror, "required");
-          break;
-        }
-        f.request_mirror = ConvertBackend(
-            mirror, b.group(), b.kind(), b.name(), b.namespace_(),
-            b.has_port() ? std::optional<int>(b.port()) : std::nullopt, route_ns, err);
-        // Refused rather than silently ignored until the proxies can mirror (traffic management).
-        err->Add(absl::StrCat(item, ".type"),
-                 "RequestMirror is not supported by the proxies yet; remove this filter");
+      case Type::kRequestMirror:
+        f.request_mirror =
+            ConvertMirror(absl::StrCat(item, ".requestMirror"), in.request_mirror(), route_ns, err);
         break;
-      }
+      case Type::kExtensionRef:
+        f.extension_ref = ConvertExtensionRef(absl::StrCat(item, ".extensionRef"),
+                                              in.extension_ref(), route_ns, err);
+        if (!f.extension_ref) continue;
+        // A route has one fault and one rate limit: each kind at most once per rule.
+        if (auto [it, fresh] = first_extension_of.emplace(f.extension_ref->kind, i); !fresh) {
+          err->Add(absl::StrCat(item, ".extensionRef.kind"),
+                   absl::StrCat("a rule takes one ", f.extension_ref->kind, " (also filters[",
+                                it->second, "])"));
+        }
+        break;
     }
-    // Only mirrors may repeat; a redirect answers the request, so it cannot also be rewritten.
-    if (auto [it, fresh] = first_of.emplace(*type, i); !fresh && *type != Type::kRequestMirror) {
+    // Mirrors and extensions may repeat; a redirect answers the request, so it cannot also be
+    // rewritten.
+    if (auto [it, fresh] = first_of.emplace(*type, i);
+        !fresh && *type != Type::kRequestMirror && *type != Type::kExtensionRef) {
       err->Add(
           absl::StrCat(item, ".type"),
           absl::StrCat(in.type(), " is given twice in one rule (also filters[", it->second, "])"));

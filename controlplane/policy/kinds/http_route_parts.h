@@ -1,8 +1,10 @@
 // The pieces of an HTTPRoute rule that have rules of their own, converted and checked apart from
-// the kind (http_route.cc): matches (http_route_matches.cc) and filters (http_route_filters.cc).
+// the kind (http_route.cc): matches (http_route_matches.cc), filters (http_route_filters.cc) and
+// retries (http_route_retry.cc).
 #ifndef OUTRIGGER_CONTROLPLANE_POLICY_KINDS_HTTP_ROUTE_PARTS_H_
 #define OUTRIGGER_CONTROLPLANE_POLICY_KINDS_HTTP_ROUTE_PARTS_H_
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,6 +23,10 @@ std::vector<RouteMatch> ConvertMatches(const std::string& path, const v1::HTTPRo
 std::vector<RouteFilter> ConvertFilters(const std::string& path, const v1::HTTPRouteRule& rule,
                                         const std::vector<RouteMatch>& matches,
                                         const std::string& route_ns, FieldErrors* err);
+
+// `rule`'s retry, or nullopt when it has none.
+std::optional<RouteRetry> ConvertRetry(const std::string& path, const v1::HTTPRouteRule& rule,
+                                       FieldErrors* err);
 
 // A reference to a Service backend (backendRefs[] and RequestMirror's backendRef): group and
 // kind must name a Service, name is required, the port is required (as the Gateway API requires

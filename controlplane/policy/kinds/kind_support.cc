@@ -1,6 +1,8 @@
 // See kind_support.h.
 #include "controlplane/policy/kinds/kind_support.h"
 
+#include <cmath>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "controlplane/policy/duration.h"
@@ -60,6 +62,39 @@ std::optional<absl::Duration> DurationField(absl::string_view path, absl::string
     return std::nullopt;
   }
   return *d;
+}
+
+std::optional<absl::Duration> PositiveDurationField(absl::string_view path, absl::string_view text,
+                                                    FieldErrors* err) {
+  if (text.empty()) return std::nullopt;
+  std::optional<absl::Duration> d = DurationField(path, text, err);
+  if (d && *d <= absl::ZeroDuration()) {
+    err->Add(path, absl::StrCat("'", text, "' must be longer than 0"));
+    return std::nullopt;
+  }
+  return d;
+}
+
+std::optional<uint32_t> RangeField(absl::string_view path, bool has, int64_t value, int64_t min,
+                                   int64_t max, FieldErrors* err) {
+  if (!has) return std::nullopt;
+  if (value < min || value > max) {
+    err->Add(path, max >= kMaxCount
+                       ? absl::StrCat(value, " is too small: at least ", min)
+                       : absl::StrCat(value, " is out of range (", min, " to ", max, ")"));
+    return std::nullopt;
+  }
+  return static_cast<uint32_t>(value);
+}
+
+std::optional<double> PercentField(absl::string_view path, bool has, double value,
+                                   FieldErrors* err) {
+  if (!has) return std::nullopt;
+  if (!std::isfinite(value) || value < 0 || value > 100) {
+    err->Add(path, absl::StrCat(value, " is not a percentage (0 to 100)"));
+    return std::nullopt;
+  }
+  return value;
 }
 
 }  // namespace outrigger::policy

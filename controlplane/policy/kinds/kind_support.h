@@ -4,7 +4,9 @@
 #ifndef OUTRIGGER_CONTROLPLANE_POLICY_KINDS_KIND_SUPPORT_H_
 #define OUTRIGGER_CONTROLPLANE_POLICY_KINDS_KIND_SUPPORT_H_
 
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/strings/string_view.h"
@@ -55,6 +57,21 @@ std::string PortList(const Service& svc);
 // Parses a GEP-2257 duration at `path`; nullopt (and an error) when it is bad.
 std::optional<absl::Duration> DurationField(absl::string_view path, absl::string_view text,
                                             FieldErrors* err);
+// The same for a duration that must be longer than zero. nullopt when `text` is empty (not
+// written) or bad.
+std::optional<absl::Duration> PositiveDurationField(absl::string_view path, absl::string_view text,
+                                                    FieldErrors* err);
+
+// An integer field that must be within [min, max]: its value, or nullopt when it is not written
+// (`has` false) or out of range (after the error).
+std::optional<uint32_t> RangeField(absl::string_view path, bool has, int64_t value, int64_t min,
+                                   int64_t max, FieldErrors* err);
+// A percentage, 0 to 100 (fractions allowed).
+std::optional<double> PercentField(absl::string_view path, bool has, double value,
+                                   FieldErrors* err);
+
+// The largest count a policy field takes (what an int32 holds).
+inline constexpr int64_t kMaxCount = 2147483647;
 
 }  // namespace outrigger::policy
 

@@ -322,11 +322,11 @@ TEST_CASE("each kind of error is placed at its field", "[policy][errors]") {
        "p.yaml:31:13: spec.rules[0].filters[0].type: filter type ResponseHeaderModifier is not "
        "supported",
        ""},
-      {"mirror not enforced yet",
+      {"mirror without a port",
        s + route_head +
-           "  - filters:\n    - type: RequestMirror\n"
-           "      requestMirror: {backendRef: {name: reviews, port: 9080}}\n",
-       "p.yaml:31:13: spec.rules[0].filters[0].type: RequestMirror is not supported", ""},
+           "  - backendRefs: [{name: reviews, port: 9080}]\n    filters:\n"
+           "    - type: RequestMirror\n      requestMirror: {backendRef: {name: reviews-v2}}\n",
+       "p.yaml:33:35: spec.rules[0].filters[0].requestMirror.backendRef.port: required", ""},
       {"redirect status",
        s + route_head +
            "  - filters:\n    - type: RequestRedirect\n"
