@@ -4,7 +4,9 @@
 # the traffic with no failed request; an invalid edit is refused with file:line while traffic
 # carries on; a config the proxy rejects shows as NACKED in proxy-status; kill -9 of the control
 # plane under load fails no request and the proxies resync after a restart; a canary change
-# survives a kill -9 right after the CLI returns.
+# survives a kill -9 right after the CLI returns. Traffic policy written in YAML reaches the
+# proxies over the stream and is enforced: an HTTPRoute retry, an HTTPFault, a TrafficPolicy's
+# outlier detection and its inbound rate limit.
 
 import os
 import re
@@ -276,6 +278,95 @@ def test_canary_survives_kill9_right_after_cli():
     m.wait_versions({"v2"}, timeout=15)
 
 
+RETRY_ROUTE = """\
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: reviews
+spec:
+  parentRefs: [{kind: Service, name: reviews}]
+  rules:
+    - backendRefs: [{name: reviews-v1, port: 9080}]
+      retry: {codes: [503], attempts: 2, backoff: 10ms}
+      filters: {filters}
+"""
+
+FAULT = """\
+apiVersion: outrigger.dev/v1alpha1
+kind: HTTPFault
+metadata: {name: teapot}
+spec:
+  abort: {httpStatus: 418, percentage: 100}
+"""
+
+TRAFFIC_POLICY = """\
+apiVersion: outrigger.dev/v1alpha1
+kind: TrafficPolicy
+metadata: {name: reviews-v1}
+spec:
+  targetRef: {kind: Service, name: reviews-v1}
+  loadBalancer: {type: LeastRequest}
+  outlierDetection: {consecutive5xxErrors: 50, baseEjectionTime: 1s}
+  rateLimit: {maxTokens: 5, tokensPerFill: 5, fillInterval: 60s}
+"""
+
+
+def _metric(admin, name, labels):
+    return h.metric_sum(h.metrics(admin), name, **labels) or 0.0
+
+
+def test_traffic_policy_from_yaml_is_enforced():
+    m = Mesh(100, 0)
+    # An HTTPRoute retry: every try fails (the echo answers 503), so each request makes 3 tries.
+    m.write("route.yaml", RETRY_ROUTE.replace("{filters}", "[]"))
+    admin = m.front.addr["admin"]
+
+    def retried():
+        with h.KeepAliveClient(m.front.addr["outbound"]) as c:
+            r = c.request("/?fail_rate=1", headers={"Host": "reviews"})
+        return r.status == 503 and _metric(admin, "outrigger_upstream_rq_retry_total",
+                                           {"cluster": "reviews-v1.default"}) >= 2
+    h.poll_until(retried, 10, "the HTTPRoute retry to reach productpage's sidecar")
+    counter = h.EchoRequestCounter(m.echo_v1.address)
+    with h.KeepAliveClient(m.front.addr["outbound"]) as c:
+        for _ in range(5):
+            assert c.request("/?fail_rate=1", headers={"Host": "reviews"}).status == 503
+    seen = counter.delta()
+    assert seen == 15, f"5 requests with 2 retries each must make 15 tries, the echo saw {seen}"
+
+    # An HTTPFault by ExtensionRef aborts every request of the rule.
+    m.write("fault.yaml", FAULT)
+    m.write("route.yaml", RETRY_ROUTE.replace(
+        "{filters}", "[{type: ExtensionRef, extensionRef: {group: outrigger.dev, "
+                     "kind: HTTPFault, name: teapot}}]"))
+
+    def status():
+        with h.KeepAliveClient(m.front.addr["outbound"]) as c:
+            return m.get(c)[0]
+    h.poll_until(lambda: status() == 418, 10, "the HTTPFault abort (418)")
+    m.write("route.yaml", RETRY_ROUTE.replace("{filters}", "[]"))
+    h.poll_until(lambda: status() == 200, 10, "the fault to be gone")
+
+    # A TrafficPolicy: settings on the reviews-v1 cluster, and an inbound rate limit that the
+    # reviews v1 sidecar enforces (5 tokens a minute).
+    m.write("traffic-policy.yaml", TRAFFIC_POLICY)
+
+    def cluster_configured():
+        dump = h.http_request(admin, "/config_dump").json()
+        for c in dump["config"].get("clusters", []):
+            if c["name"] == "reviews-v1.default":
+                return c.get("lb_policy") == "LEAST_REQUEST" and "outlier_detection" in c
+        return False
+    h.poll_until(cluster_configured, 10, "the TrafficPolicy on productpage's reviews-v1 cluster")
+
+    def limited():
+        with h.KeepAliveClient(m.front.addr["outbound"]) as c:
+            return any(m.get(c)[0] == 429 for _ in range(10))
+    h.poll_until(limited, 10, "reviews v1's sidecar to answer 429 once its bucket is empty")
+    assert _metric(m.v1.addr["admin"], "outrigger_requests_total",
+                   {"listener": "inbound", "response_code": "429", "response_flags": "RL"}) > 0
+
+
 if __name__ == "__main__":
     h.main([
         test_canary_from_yaml_and_cli_without_failures,
@@ -283,4 +374,5 @@ if __name__ == "__main__":
         test_rejected_config_shows_nacked,
         test_control_plane_kill9_under_load_and_resync,
         test_canary_survives_kill9_right_after_cli,
+        test_traffic_policy_from_yaml_is_enforced,
     ])
