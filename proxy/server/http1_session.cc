@@ -447,7 +447,9 @@ asio::awaitable<bool> Http1Session::HandleRequest() {
     if ((!sent || (request_complete_ && replay_ok_)) && ShouldRetryFailure(outcome, sent)) {
       previous = host_;
       co_await Backoff(attempt + 1);
-      if (sent) to_upstream_ = replay_;
+      // A request complete at its head is still whole in to_upstream_; a streamed one was
+      // collected in replay_.
+      if (sent && !replay_.empty()) to_upstream_ = replay_;
       continue;
     }
     co_return co_await UpstreamFailureReply();

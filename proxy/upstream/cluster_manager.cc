@@ -140,6 +140,7 @@ void ClusterManager::Update(const Snapshot& snapshot) {
         host->endpoint = boost::asio::ip::tcp::endpoint(
             boost::asio::ip::make_address(ep.address.ip), ep.address.port);
         host->stats = state->stats_;
+        host->ewma.Start(ToNanos(std::chrono::steady_clock::now()));
         if (auto hc = health_failed_.find(HealthKey(name, ep.address));
             hc != health_failed_.end()) {
           host->health_check_failed = hc->second;

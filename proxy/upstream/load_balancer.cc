@@ -38,9 +38,10 @@ void PeakEwma::Observe(int64_t rtt_ns, int64_t now_ns, int64_t decay_ns) {
 
 double PeakEwma::Estimate(int64_t now_ns, int64_t decay_ns) const {
   // An idle host's estimate fades towards zero (as in linkerd2-proxy), so a host that was slow
-  // once is tried again eventually instead of being starved for good. The default estimate does
-  // not fade: a host without samples would otherwise look infinitely fast and draw every request.
-  if (!sampled_ || decay_ns <= 0 || now_ns <= stamp_ns_) return estimate_ns_;
+  // once is tried again eventually instead of being starved for good. The default estimate fades
+  // only from Start() (when the host joined): with no start time a host without samples would
+  // look infinitely fast and draw every request.
+  if ((!sampled_ && !started_) || decay_ns <= 0 || now_ns <= stamp_ns_) return estimate_ns_;
   const double elapsed = static_cast<double>(now_ns - stamp_ns_);
   return estimate_ns_ * std::exp(-elapsed / static_cast<double>(decay_ns));
 }

@@ -25,13 +25,20 @@ class PeakEwma {
   // `default_rtt_ns` is the estimate before any sample (a new host looks neither fast nor slow).
   explicit PeakEwma(int64_t default_rtt_ns = 30'000'000) : estimate_ns_(default_rtt_ns) {}
   void Observe(int64_t rtt_ns, int64_t now_ns, int64_t decay_ns);
+  // The host joined at `now_ns`: its default estimate fades from then on (as tower's PeakEwma),
+  // so a host that never got a request is tried eventually instead of being starved for good.
+  void Start(int64_t now_ns) {
+    stamp_ns_ = now_ns;
+    started_ = true;
+  }
   // The estimate decayed towards zero for the time without samples ("now").
   double Estimate(int64_t now_ns, int64_t decay_ns) const;
 
  private:
   double estimate_ns_;
   int64_t stamp_ns_ = 0;  // when estimate_ns_ was last set by a sample
-  bool sampled_ = false;  // until the first sample the default estimate does not decay
+  bool sampled_ = false;  // until the first sample the default estimate does not decay...
+  bool started_ = false;  // ...unless Start() said when the host joined
 };
 
 // What a balancer reads about a host. Owned by the host (HostPool); outlives Rebuild() to the
