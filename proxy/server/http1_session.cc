@@ -332,6 +332,7 @@ asio::awaitable<bool> Http1Session::HandleRequest() {
   ++cstats_->rq_active;
   counted_active_ = true;
   ewma_decay_ = cluster->config().ewma_decay;
+  outlier_detection_ = cluster->config().outlier.has_value();
   cluster->retry_budget().RecordRequest(ToNanos(now));
   ComputeHash(cluster->config());
 
@@ -612,6 +613,7 @@ Outcome Http1Session::FailureOutcome() const {
 
 void Http1Session::RecordTry(Outcome outcome) {
   if (outcome == Outcome::kTimeout && fired_ == Fired::kPerTry) ++cstats_->rq_per_try_timeout;
+  if (!outlier_detection_) return;
   if (ClusterState* c = worker_.clusters().Find(cluster_name_)) {
     c->RecordOutcome(host_.get(), outcome, ToNanos(std::chrono::steady_clock::now()));
   }

@@ -119,6 +119,7 @@ class Http1Session : public std::enable_shared_from_this<Http1Session> {
   ClusterStats* cstats_ = nullptr;  // the cluster's stats (stable for the worker's life)
   std::optional<uint64_t> hash_;    // consistent-hashing key of the request
   absl::Duration ewma_decay_ = absl::Seconds(10);
+  bool outlier_detection_ = false;  // the cluster has it: report each try's outcome
   // Retries: the request as sent (head and framed body) while it fits the policy's limit.
   std::string replay_;
   size_t replay_limit_ = 0;
