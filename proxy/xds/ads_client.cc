@@ -6,6 +6,7 @@
 
 #include <boost/asio/post.hpp>
 #include <chrono>
+#include <mutex>
 
 #include "xds/common/log.h"
 #include "xds/write_queue.h"
@@ -19,13 +20,20 @@ class AdsClient::Stream
  public:
   explicit Stream(AdsClient* owner) : owner_(owner) {}
 
+  // The hold keeps the call from finishing (and gRPC from freeing it) while the main thread may
+  // still start writes from outside a reaction; it is removed once the read side has ended.
   void Begin(v1::AggregatedDiscoveryService::Stub* stub) {
     stub->async()->StreamAggregatedResources(&context_, this);
+    AddHold();
     StartRead(&response_);
     StartCall();
   }
 
+  // From the main thread. StartWrite happens under mu_, so it is never issued after the hold was
+  // released: a write started on a finished call is a use after free inside gRPC.
   void Send(v1::DiscoveryRequest request) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (ending_) return;
     if (const auto* next = writes_.Push(std::move(request))) StartWrite(next);
   }
 
@@ -46,7 +54,15 @@ class AdsClient::Stream
   }
 
   void OnReadDone(bool ok) override {
-    if (!ok) return;  // the stream is ending; OnDone follows
+    if (!ok) {
+      // The stream is ending: no more writes from outside, then let it finish (OnDone follows).
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        ending_ = true;
+      }
+      RemoveHold();
+      return;
+    }
     AdsClient* owner = owner_;
     asio::post(owner->main_, [owner, response = response_]() {
       if (!owner->stopped_) owner->on_response_(response);
@@ -64,6 +80,8 @@ class AdsClient::Stream
   }
 
   AdsClient* owner_;
+  std::mutex mu_;        // orders Send's StartWrite before the hold's release
+  bool ending_ = false;  // guarded by mu_
   grpc::ClientContext context_;
   v1::DiscoveryResponse response_;
   xds::WriteQueue<v1::DiscoveryRequest> writes_;
