@@ -4,7 +4,10 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 #include <thread>
 
 #include "absl/strings/string_view.h"
@@ -12,11 +15,13 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "outrigger/v1/discovery.pb.h"
 #include "absl/time/time.h"
+#include "certs/join_token.h"
 #include "proxy/config/bootstrap.h"
 #include "proxy/config/snapshot.h"
 #include "proxy/server/proxy_server.h"
@@ -43,9 +48,24 @@ ABSL_FLAG(std::string, node_id, "", "Unique id of this proxy; default SERVICE-HO
 ABSL_FLAG(std::string, advertise_address, "",
           "IP:PORT other sidecars use to reach this workload (with --control-plane); default: "
           "the --inbound address, which must then not be 0.0.0.0 or ::.");
+ABSL_FLAG(std::string, ca_bundle, "",
+          "The mesh's trust bundle (PEM): verify the control plane with it, get this workload's "
+          "certificate from the mesh CA (with a join token) and follow the control plane over "
+          "mTLS. Empty: plaintext.");
+ABSL_FLAG(std::string, join_token_file, "",
+          "File holding the join token (`outrigger token create`); or set OUTRIGGER_JOIN_TOKEN. "
+          "Needed with --ca-bundle.");
 // --label K=V may be repeated; it is collected before Abseil parses the rest (see main).
 
 namespace {
+
+absl::StatusOr<std::string> ReadTextFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot read"));
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
 
 // Removes every "--label X" / "--label=X" from argv and returns the values.
 std::vector<std::string> TakeRepeatedFlag(int* argc, char** argv, const std::string& name) {
@@ -97,7 +117,7 @@ int main(int argc, char** argv) {
   if (auto s = outrigger::ApplyEnvironmentToFlags(
           {"inbound", "app", "outbound", "admin", "config", "concurrency", "drain_timeout",
            "access_log", "log_level", "control_plane", "service", "namespace", "node_id",
-           "advertise_address"});
+           "advertise_address", "ca_bundle", "join_token_file"});
       !s.ok()) {
     return Fail(s.message());
   }
@@ -190,7 +210,33 @@ int main(int argc, char** argv) {
     }
     outrigger::LogInfo("following control plane ", control_plane, " as ", node.id(), " (service ",
                        node.service(), ")");
-    server.EnableDiscovery(control_plane, node, std::move(local));
+    std::string bundle, token;
+    if (const std::string path = absl::GetFlag(FLAGS_ca_bundle); !path.empty()) {
+      auto text = ReadTextFile(path);
+      if (!text.ok()) return Fail(absl::StrCat("--ca-bundle: ", text.status().message()));
+      bundle = *std::move(text);
+      if (const std::string tf = absl::GetFlag(FLAGS_join_token_file); !tf.empty()) {
+        auto t = ReadTextFile(tf);
+        if (!t.ok()) return Fail(absl::StrCat("--join-token-file: ", t.status().message()));
+        token = std::string(absl::StripAsciiWhitespace(*t));
+      } else if (const char* env = std::getenv("OUTRIGGER_JOIN_TOKEN")) {
+        token = std::string(absl::StripAsciiWhitespace(env));
+      }
+      if (token.empty()) {
+        return Fail("--ca-bundle needs a join token: --join-token-file FILE or "
+                    "OUTRIGGER_JOIN_TOKEN (from `outrigger token create`)");
+      }
+      if (auto claims = outrigger::certs::ReadJoinToken(token); !claims.ok()) {
+        return Fail(absl::StrCat("join token: ", claims.status().message()));
+      } else if (claims->id.service_account != node.service() ||
+                 claims->id.ns != node.namespace_()) {
+        return Fail(absl::StrCat("the join token is for ", claims->id.ToString(),
+                                 ", not for service ", node.service(), " in namespace ",
+                                 node.namespace_()));
+      }
+    }
+    server.EnableDiscovery(control_plane, node, std::move(local), std::move(bundle),
+                           std::move(token));
   }
   outrigger::LogInfo(
       "ready in ",

@@ -4,12 +4,20 @@
 #include <grpcpp/grpcpp.h>
 
 #include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "certs/certificate.h"
+#include "controlplane/cli/command.h"
+#include "xds/grpc_tls.h"
 
 namespace outrigger::cli {
 
 MeshArgs ParseMeshArgs(const std::vector<std::string>& args) {
   MeshArgs out;
   if (const char* env = std::getenv("OUTRIGGER_CONTROL_PLANE")) out.control_plane = env;
+  if (const char* env = std::getenv("OUTRIGGER_CA_BUNDLE")) out.ca_bundle = env;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     auto value = [&](const std::string& flag) -> std::string {
@@ -22,6 +30,8 @@ MeshArgs ParseMeshArgs(const std::vector<std::string>& args) {
     };
     if (a == "--control-plane" || a.rfind("--control-plane=", 0) == 0) {
       out.control_plane = value("--control-plane");
+    } else if (a == "--ca-bundle" || a.rfind("--ca-bundle=", 0) == 0) {
+      out.ca_bundle = value("--ca-bundle");
     } else if (a == "--output" || a.rfind("--output=", 0) == 0 || a == "-o") {
       const std::string v = value(a == "-o" ? "-o" : "--output");
       if (v == "json") {
@@ -41,8 +51,24 @@ MeshArgs ParseMeshArgs(const std::vector<std::string>& args) {
   return out;
 }
 
-std::unique_ptr<v1::MeshAdmin::Stub> Connect(const std::string& address) {
-  return v1::MeshAdmin::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+std::unique_ptr<v1::MeshAdmin::Stub> Connect(const MeshArgs& args) {
+  if (args.ca_bundle.empty()) {
+    return v1::MeshAdmin::NewStub(
+        grpc::CreateChannel(args.control_plane, grpc::InsecureChannelCredentials()));
+  }
+  std::ifstream in(args.ca_bundle);
+  std::stringstream pem;
+  pem << in.rdbuf();
+  auto roots = certs::Certificate::ChainFromPem(pem.str());
+  if (!in || !roots.ok()) {
+    std::cerr << "outrigger: --ca-bundle " << args.ca_bundle << ": not a PEM trust bundle"
+              << (roots.ok() ? "" : ": " + std::string(roots.status().message())) << "\n";
+    std::exit(kExitUsage);
+  }
+  return v1::MeshAdmin::NewStub(grpc::CreateChannel(
+      args.control_plane,
+      // Any trust domain: the chain must lead to one of the bundle's roots anyway.
+      xds::MeshChannelCredentials(pem.str(), xds::ControlPlaneSpiffeId("*"), std::nullopt)));
 }
 
 }  // namespace outrigger::cli

@@ -56,7 +56,7 @@ int Run(const std::vector<std::string>& args) {
     }
     (*req.mutable_weights())[kv.first] = w;
   }
-  auto stub = Connect(m.control_plane);
+  auto stub = Connect(m);
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
   v1::SetWeightsResponse r;

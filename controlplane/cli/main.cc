@@ -13,6 +13,7 @@ namespace outrigger::cli {
 const Command& ValidateCommand();     // validate_command.cc
 const Command& ProxyStatusCommand();  // proxy_status_command.cc
 const Command& CanaryCommand();       // canary_command.cc
+const Command& TokenCommand();        // token_command.cc
 
 namespace {
 
@@ -21,6 +22,7 @@ const std::vector<const Command*>& Commands() {
       &ValidateCommand(),
       &ProxyStatusCommand(),
       &CanaryCommand(),
+      &TokenCommand(),
   };
   return *commands;
 }

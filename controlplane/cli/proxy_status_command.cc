@@ -45,7 +45,7 @@ int Run(const std::vector<std::string>& args) {
   MeshArgs m = ParseMeshArgs(args);
   if (!m.error.empty()) return UsageError(kCommand, m.error);
   if (!m.positional.empty()) return UsageError(kCommand, "takes no arguments");
-  auto stub = Connect(m.control_plane);
+  auto stub = Connect(m);
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
   v1::ProxyStatusResponse r;

@@ -1,6 +1,8 @@
 // See control_plane.h.
 #include "controlplane/server/control_plane.h"
 
+#include "xds/grpc_tls.h"
+
 #include <grpcpp/grpcpp.h>
 #include <sys/stat.h>
 
@@ -196,6 +198,20 @@ absl::Status ControlPlane::Start() {
   views_.SetPolicy(std::make_shared<const policy::PolicySet>(*std::move(policy)));
   LogInfo("policy ", options_.policy_path, " version ", policy_version_, " loaded");
 
+  std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
+  if (!options_.identity.ca_dir.empty()) {
+    // The trust domain is the policy's (Mesh.spec.trustDomain); it is fixed at start.
+    options_.identity.trust_domain =
+        policy->mesh.trust_domain.empty() ? "cluster.local" : policy->mesh.trust_domain;
+    auto identity = MeshIdentity::Open(options_.identity, absl::Now());
+    if (!identity.ok()) return identity.status();
+    identity_ = *std::move(identity);
+    certificates_ = std::make_unique<CertificateService>(identity_.get());
+    credentials = xds::MeshServerCredentials(identity_->bundle_pem(),
+                                             identity_->server_identity());
+    options_.discovery.require_identity = true;
+    options_.discovery.trust_domain = identity_->trust_domain();
+  }
   discovery_ = std::make_unique<DiscoveryServer>(
       ioc_,
       [this](const v1::Node& node, const std::map<std::string, Workload>& workloads,
@@ -204,7 +220,7 @@ absl::Status ControlPlane::Start() {
   admin_service_ = std::make_unique<AdminService>(this);
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(options_.xds_address, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(options_.xds_address, credentials, &port);
   // Proxies ping every 10 s to notice a lost control plane; accept that without GOAWAY.
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
@@ -212,6 +228,7 @@ absl::Status ControlPlane::Start() {
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
   builder.RegisterService(discovery_.get());
   builder.RegisterService(admin_service_.get());
+  if (certificates_) builder.RegisterService(certificates_.get());
   server_ = builder.BuildAndStart();
   if (!server_ || port == 0) {
     return absl::UnavailableError(absl::StrCat("--xds: cannot listen on ", options_.xds_address));
@@ -289,6 +306,30 @@ void ControlPlane::Adopt(policy::PolicySet policy, const char* why) {
   discovery_->Invalidate();
 }
 
+std::string ControlPlane::RenderIdentityMetrics() const {
+  if (!certificates_) return "";
+  std::string out = absl::StrCat(
+      "# HELP outrigger_control_certificates_signed_total Sidecar certificates issued.\n"
+      "# TYPE outrigger_control_certificates_signed_total counter\n"
+      "outrigger_control_certificates_signed_total ", certificates_->signed_total(), "\n",
+      "# HELP outrigger_control_certificates_refused_total Certificate requests refused.\n"
+      "# TYPE outrigger_control_certificates_refused_total counter\n"
+      "outrigger_control_certificates_refused_total ", certificates_->refused_total(), "\n",
+      "# HELP outrigger_control_ca_expiry_timestamp_seconds When the mesh CA's signing "
+      "certificate expires.\n# TYPE outrigger_control_ca_expiry_timestamp_seconds gauge\n"
+      "outrigger_control_ca_expiry_timestamp_seconds ",
+      absl::ToUnixSeconds(identity_->ca().chain()[0].not_after()), "\n",
+      "# HELP outrigger_control_certificate_expiry_timestamp_seconds When the last certificate "
+      "issued to each proxy expires.\n"
+      "# TYPE outrigger_control_certificate_expiry_timestamp_seconds gauge\n");
+  for (const auto& [node, c] : certificates_->Issued()) {
+    absl::StrAppend(&out, "outrigger_control_certificate_expiry_timestamp_seconds{node=\"", node,
+                    "\",spiffe_id=\"", c.spiffe_id, "\"} ", absl::ToUnixSeconds(c.not_after),
+                    "\n");
+  }
+  return out;
+}
+
 std::string ControlPlane::RenderMetrics() const {
   size_t connected = 0;
   for (const auto& [id, w] : discovery_->workloads()) connected += w.connected;
@@ -302,6 +343,7 @@ std::string ControlPlane::RenderMetrics() const {
       "# HELP outrigger_control_nacks_total Responses proxies rejected.\n"
       "# TYPE outrigger_control_nacks_total counter\n"
       "outrigger_control_nacks_total ", discovery_->nacks(), "\n",
+      RenderIdentityMetrics(),
       "# HELP outrigger_control_policy_reloads_total Policy loads after a change.\n"
       "# TYPE outrigger_control_policy_reloads_total counter\n"
       "outrigger_control_policy_reloads_total ", reloads_, "\n",

@@ -10,6 +10,8 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "controlplane/identity/certificate_service.h"
+#include "controlplane/identity/mesh_identity.h"
 #include "controlplane/mesh/view_builder.h"
 #include "controlplane/server/discovery_server.h"
 
@@ -24,6 +26,9 @@ struct ControlOptions {
   std::string xds_address = "127.0.0.1:15010";
   std::string admin_address;  // empty: none
   DiscoveryOptions discovery;
+  // Set ca_dir to run the mesh CA: TLS on --xds, join tokens, certificates for the sidecars,
+  // and discovery streams only from proxies with a mesh certificate. Empty: plaintext (dev).
+  IdentityOptions identity;
 };
 
 class ControlPlane {
@@ -53,6 +58,7 @@ class ControlPlane {
   void Watch();
   std::string Fingerprint() const;
   std::string RenderMetrics() const;
+  std::string RenderIdentityMetrics() const;
 
   ControlOptions options_;
   boost::asio::io_context ioc_{1};
@@ -60,6 +66,8 @@ class ControlPlane {
   ViewBuilderImpl views_;
   std::unique_ptr<DiscoveryServer> discovery_;
   std::unique_ptr<AdminService> admin_service_;
+  std::unique_ptr<MeshIdentity> identity_;
+  std::unique_ptr<CertificateService> certificates_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<HttpAdmin> http_;
   std::string fingerprint_;

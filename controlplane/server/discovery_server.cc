@@ -1,6 +1,8 @@
 // See discovery_server.h.
 #include "controlplane/server/discovery_server.h"
 
+#include "xds/grpc_tls.h"
+
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
@@ -55,8 +57,11 @@ const View::Type& View::Get(const std::string& type_url) const {
 class DiscoveryServer::Stream
     : public grpc::ServerBidiReactor<v1::DiscoveryRequest, v1::DiscoveryResponse> {
  public:
-  Stream(DiscoveryServer* server, std::weak_ptr<bool> alive)
-      : server_(server), control_(server->control_), alive_(std::move(alive)) {
+  Stream(DiscoveryServer* server, std::weak_ptr<bool> alive, std::optional<std::string> peer)
+      : peer_id(std::move(peer)),
+        server_(server),
+        control_(server->control_),
+        alive_(std::move(alive)) {
     StartSendInitialMetadata();  // tells the proxy the stream is up before any push
     StartRead(&request_);
   }
@@ -78,6 +83,9 @@ class DiscoveryServer::Stream
   void Close(const grpc::Status& status) {
     if (writes_.Close()) Finish(status);
   }
+
+  // The SPIFFE ID of the proxy's verified certificate, when it presented one.
+  const std::optional<std::string> peer_id;
 
  private:
   void OnReadDone(bool ok) override {
@@ -143,8 +151,8 @@ DiscoveryServer::DiscoveryServer(asio::io_context& control, ViewBuilder builder,
 DiscoveryServer::~DiscoveryServer() { alive_.reset(); }
 
 grpc::ServerBidiReactor<v1::DiscoveryRequest, v1::DiscoveryResponse>*
-DiscoveryServer::StreamAggregatedResources(grpc::CallbackServerContext*) {
-  auto* stream = new Stream(this, alive_);
+DiscoveryServer::StreamAggregatedResources(grpc::CallbackServerContext* context) {
+  auto* stream = new Stream(this, alive_, xds::PeerSpiffeId(*context->auth_context()));
   asio::post(control_, [this, stream, alive = std::weak_ptr<bool>(alive_)]() {
     if (!alive.expired()) streams_.try_emplace(stream);
   });
@@ -160,6 +168,28 @@ void DiscoveryServer::OnRequest(Stream* stream, const v1::DiscoveryRequest& requ
       stream->Close(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                                  "the first request of a stream must carry node.id"));
       return;
+    }
+    if (options_.require_identity) {
+      const std::string ns = request.node().namespace_().empty() ? "default"
+                                                                 : request.node().namespace_();
+      const std::string want = absl::StrCat("spiffe://", options_.trust_domain, "/ns/", ns,
+                                            "/sa/", request.node().service());
+      if (!stream->peer_id) {
+        LogWarning("discovery stream from node '", request.node().id(),
+                   "' refused: no mesh certificate");
+        stream->Close(grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                                   "the discovery stream needs the proxy's mesh certificate "
+                                   "(get one with a join token first)"));
+        return;
+      }
+      if (*stream->peer_id != want) {
+        LogWarning("discovery stream from node '", request.node().id(), "' refused: certificate ",
+                   *stream->peer_id, " is not ", want);
+        stream->Close(grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                                   absl::StrCat("certificate ", *stream->peer_id,
+                                                " may not speak for ", want)));
+        return;
+      }
     }
     st.node = request.node();
     st.registered = true;

@@ -83,6 +83,10 @@ struct DiscoveryOptions {
   // starts, how long proxies that come back with a config keep it unchanged: the registry is
   // rebuilt as sidecars reconnect, and pushing a half-empty registry would drop endpoints.
   std::chrono::milliseconds endpoint_grace{10000};
+  // With the mesh CA on: a stream must come with the proxy's mesh certificate, whose SPIFFE ID
+  // must be spiffe://<trust_domain>/ns/<node.namespace>/sa/<node.service>.
+  bool require_identity = false;
+  std::string trust_domain;
 };
 
 class DiscoveryServer final : public v1::AggregatedDiscoveryService::CallbackService {

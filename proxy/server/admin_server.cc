@@ -86,6 +86,23 @@ asio::awaitable<void> AdminServer::Serve(tcp::socket socket) {
                       "# HELP outrigger_server_draining 1 while the proxy drains.\n"
                       "# TYPE outrigger_server_draining gauge\noutrigger_server_draining ",
                       server_.draining() ? 1 : 0, "\n");
+      if (const IdentityClient* id = server_.identity()) {
+        absl::StrAppend(
+            &res.body(),
+            "# HELP outrigger_certificate_expiry_timestamp_seconds When this workload's "
+            "certificate expires (0 before the first one).\n"
+            "# TYPE outrigger_certificate_expiry_timestamp_seconds gauge\n"
+            "outrigger_certificate_expiry_timestamp_seconds{spiffe_id=\"",
+            id->spiffe_id().ToString(), "\"} ",
+            id->current() ? absl::ToUnixSeconds(id->current()->not_after) : 0,
+            "\n# HELP outrigger_certificate_renewals_total Certificates renewed.\n"
+            "# TYPE outrigger_certificate_renewals_total counter\n"
+            "outrigger_certificate_renewals_total ", id->renewals(),
+            "\n# HELP outrigger_certificate_request_failures_total Certificate requests that "
+            "failed (retried with backoff).\n"
+            "# TYPE outrigger_certificate_request_failures_total counter\n"
+            "outrigger_certificate_request_failures_total ", id->failures(), "\n");
+      }
       const auto& d = server_.discovery_stats();
       if (d.enabled) {
         absl::StrAppend(&res.body(),

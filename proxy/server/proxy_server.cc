@@ -74,6 +74,7 @@ uint16_t BoundPort(int fd) {
 ProxyServer::ProxyServer(ServerOptions options) : options_(std::move(options)) {}
 
 ProxyServer::~ProxyServer() {
+  if (identity_) identity_->Stop();
   if (ads_) ads_->Stop();
   health_checker_.reset();
   for (auto& w : workers_) w->Stop();
@@ -173,10 +174,41 @@ asio::awaitable<void> ProxyServer::WaitForDrain() {
   ioc_.stop();
 }
 
-void ProxyServer::EnableDiscovery(std::string server, v1::Node node, v1::Bootstrap local) {
+void ProxyServer::EnableDiscovery(std::string server, v1::Node node, v1::Bootstrap local,
+                                  std::string bundle_pem, std::string join_token) {
   local_ = std::move(local);
   ready_ = false;
   discovery_.enabled = true;
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
+  if (!bundle_pem.empty()) {
+    // Identity first: the discovery stream needs the workload certificate.
+    auto client = IdentityClient::Create(
+        ioc_, server, bundle_pem, join_token, node.id(),
+        [this, server, node](const WorkloadCertificate& cert) {
+          auto creds = xds::MeshChannelCredentials(
+              cert.bundle_pem,
+              xds::ControlPlaneSpiffeId(identity_->spiffe_id().trust_domain), cert.identity);
+          if (ads_) {
+            ads_->SetCredentials(std::move(creds));
+          } else {
+            StartAds(server, node, std::move(creds));
+          }
+        });
+    if (!client.ok()) {
+      LogError("--join-token: ", client.status().message());
+      BeginDrain("no identity");
+      return;
+    }
+    identity_ = *std::move(client);
+    LogInfo("identity ", identity_->spiffe_id().ToString(), ": asking the mesh CA at ", server);
+    identity_->Start();
+    return;
+  }
+  StartAds(server, std::move(node), nullptr);
+}
+
+void ProxyServer::StartAds(const std::string& server, v1::Node node,
+                           std::shared_ptr<grpc::ChannelCredentials> credentials) {
   ads_ = std::make_unique<AdsClient>(
       ioc_, server, std::move(node),
       [this](const v1::DiscoveryResponse& r) { OnDiscoveryResponse(r); },
@@ -187,7 +219,8 @@ void ProxyServer::EnableDiscovery(std::string server, v1::Node node, v1::Bootstr
         } else {
           LogWarning("control plane: ", detail, "; serving the last accepted config");
         }
-      });
+      },
+      std::move(credentials));
   ads_->Start();
 }
 

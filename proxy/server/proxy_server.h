@@ -21,6 +21,7 @@
 #include "proxy/server/stats.h"
 #include "proxy/server/worker.h"
 #include "proxy/upstream/health_checker.h"
+#include "proxy/xds/identity_client.h"
 
 namespace outrigger::v1 {
 class DiscoveryResponse;
@@ -52,7 +53,12 @@ class ProxyServer {
   // Follows the control plane at `server` from now on. `local` holds the resources that come from
   // flags and --config (listeners, the local app); the control plane adds clusters, endpoints and
   // routes. Until every type has arrived once, /ready answers 503. Call after Start().
-  void EnableDiscovery(std::string server, v1::Node node, v1::Bootstrap local);
+  // With `bundle_pem` (the mesh's roots) and a join token, the proxy first gets its certificate
+  // from the mesh CA and then follows the control plane over mTLS; without them, plaintext.
+  void EnableDiscovery(std::string server, v1::Node node, v1::Bootstrap local,
+                       std::string bundle_pem = {}, std::string join_token = {});
+  // The workload certificate, when the mesh CA issued one (for /metrics).
+  const IdentityClient* identity() const { return identity_.get(); }
   // False while following a control plane that has not yet delivered every resource type.
   bool ready() const { return !draining_ && ready_; }
   // "inbound" -> "127.0.0.1:15006": where each listener was bound (port 0 resolved).
@@ -80,6 +86,8 @@ class ProxyServer {
   boost::asio::awaitable<void> WaitForDrain();
   void OnDiscoveryResponse(const v1::DiscoveryResponse& response);
   void Publish(std::shared_ptr<const Snapshot> snapshot);
+  void StartAds(const std::string& server, v1::Node node,
+                std::shared_ptr<grpc::ChannelCredentials> credentials);
 
   ServerOptions options_;
   boost::asio::io_context ioc_{1};
@@ -93,6 +101,7 @@ class ProxyServer {
   std::map<std::string, std::string> bound_;
   // Following a control plane:
   std::unique_ptr<AdsClient> ads_;
+  std::unique_ptr<IdentityClient> identity_;
   v1::Bootstrap local_;
   v1::Bootstrap accepted_;  // the clusters, endpoints and routes last accepted from it
   uint64_t next_version_ = 2;

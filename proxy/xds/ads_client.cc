@@ -88,18 +88,31 @@ class AdsClient::Stream
 };
 
 AdsClient::AdsClient(asio::io_context& main, std::string server, v1::Node node,
-                     ResponseHandler on_response, StateHandler on_state)
+                     ResponseHandler on_response, StateHandler on_state,
+                     std::shared_ptr<grpc::ChannelCredentials> credentials)
     : main_(main),
       server_(std::move(server)),
       node_(std::move(node)),
       on_response_(std::move(on_response)),
       on_state_(std::move(on_state)),
+      credentials_(credentials ? std::move(credentials) : grpc::InsecureChannelCredentials()),
       retry_timer_(main),
       rng_(static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count())) {}
 
 AdsClient::~AdsClient() { Stop(); }
 
 void AdsClient::Start() {
+  MakeChannel();
+  Connect();
+}
+
+void AdsClient::SetCredentials(std::shared_ptr<grpc::ChannelCredentials> credentials) {
+  credentials_ = std::move(credentials);
+  rebuild_channel_ = true;
+}
+
+void AdsClient::MakeChannel() {
+  rebuild_channel_ = false;
   grpc::ChannelArguments args;
   // gRPC's channel has its own reconnect backoff (1 s growing to 2 min by default) that would
   // fail our attempts fast while it waits; keep it as short as ours, so that a restarted control
@@ -111,9 +124,8 @@ void AdsClient::Start() {
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
   args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
-  channel_ = grpc::CreateCustomChannel(server_, grpc::InsecureChannelCredentials(), args);
+  channel_ = grpc::CreateCustomChannel(server_, credentials_, args);
   stub_ = v1::AggregatedDiscoveryService::NewStub(channel_);
-  Connect();
 }
 
 void AdsClient::Stop() {
@@ -130,6 +142,7 @@ void AdsClient::Stop() {
 
 void AdsClient::Connect() {
   if (stopped_) return;
+  if (rebuild_channel_) MakeChannel();
   stream_ = std::make_unique<Stream>(this);
   stream_->Begin(stub_.get());
   // Subscribe to every type, in make-before-break order, saying what we already have.

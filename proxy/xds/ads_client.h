@@ -15,6 +15,10 @@
 
 #include "outrigger/v1/discovery.grpc.pb.h"
 
+namespace grpc {
+class ChannelCredentials;
+}
+
 namespace outrigger::proxy {
 
 inline constexpr char kClusterType[] = "type.googleapis.com/outrigger.v1.Cluster";
@@ -30,12 +34,17 @@ class AdsClient {
   // Called on the main thread when the stream connects (true) or breaks (false).
   using StateHandler = std::function<void(bool connected, const std::string& detail)>;
 
+  // `credentials`: null means plaintext.
   AdsClient(boost::asio::io_context& main, std::string server, v1::Node node,
-            ResponseHandler on_response, StateHandler on_state);
+            ResponseHandler on_response, StateHandler on_state,
+            std::shared_ptr<grpc::ChannelCredentials> credentials = nullptr);
   ~AdsClient();
 
   void Start();
   void Stop();
+  // New credentials (a renewed certificate): used from the next reconnect on; the stream that
+  // is up stays up (it was authenticated when it started).
+  void SetCredentials(std::shared_ptr<grpc::ChannelCredentials> credentials);
   // The main thread's verdict on a response.
   void Ack(const v1::DiscoveryResponse& response);
   void Nack(const v1::DiscoveryResponse& response, const std::string& error);
@@ -43,6 +52,7 @@ class AdsClient {
  private:
   class Stream;
   void Connect();
+  void MakeChannel();
   void OnConnected();
   void OnStreamDone(Stream* stream, int code, const std::string& message);
   void ScheduleReconnect();
@@ -53,6 +63,8 @@ class AdsClient {
   const v1::Node node_;
   ResponseHandler on_response_;
   StateHandler on_state_;
+  std::shared_ptr<grpc::ChannelCredentials> credentials_;
+  bool rebuild_channel_ = false;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::AggregatedDiscoveryService::Stub> stub_;
   std::unique_ptr<Stream> stream_;
