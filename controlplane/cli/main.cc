@@ -14,6 +14,7 @@ const Command& ValidateCommand();     // validate_command.cc
 const Command& ProxyStatusCommand();  // proxy_status_command.cc
 const Command& CanaryCommand();       // canary_command.cc
 const Command& TokenCommand();        // token_command.cc
+const Command& CheckCommand();        // check_command.cc
 
 namespace {
 
@@ -22,6 +23,7 @@ const std::vector<const Command*>& Commands() {
       &ValidateCommand(),
       &ProxyStatusCommand(),
       &CanaryCommand(),
+      &CheckCommand(),
       &TokenCommand(),
   };
   return *commands;

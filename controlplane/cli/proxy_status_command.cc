@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/time.h"
 #include "controlplane/cli/admin_client.h"
 #include "controlplane/cli/command.h"
 #include "google/protobuf/util/json_util.h"
@@ -65,8 +66,16 @@ int Run(const std::vector<std::string>& args) {
     std::cout << json;
     return kExitOk;
   }
-  std::cout << absl::StrFormat("%-32s %-24s %-18s %-10s %-10s %-10s\n", "PROXY", "SERVICE",
-                               "LABELS", "CLUSTERS", "ENDPOINTS", "ROUTES");
+  const absl::Time now = absl::Now();
+  // Time left, as "23h59m" / "42s" / "EXPIRED"; "-" without a certificate.
+  auto left = [&](int64_t not_after) -> std::string {
+    if (not_after == 0) return "-";
+    const absl::Duration d = absl::FromUnixSeconds(not_after) - now;
+    if (d <= absl::ZeroDuration()) return "EXPIRED";
+    return absl::FormatDuration(absl::Trunc(d, absl::Seconds(1)));
+  };
+  std::cout << absl::StrFormat("%-32s %-24s %-18s %-10s %-10s %-10s %s\n", "PROXY", "SERVICE",
+                               "LABELS", "CLUSTERS", "ENDPOINTS", "ROUTES", "CERT EXPIRES IN");
   bool any_nack = false;
   for (const auto& p : r.proxies()) {
     std::vector<std::string> labels;
@@ -79,10 +88,11 @@ int Run(const std::vector<std::string>& args) {
       auto it = by_type.find(t);
       return it == by_type.end() ? "NOT_SENT" : it->second->state();
     };
-    std::cout << absl::StrFormat("%-32s %-24s %-18s %-10s %-10s %-10s\n", p.node().id(),
+    std::cout << absl::StrFormat("%-32s %-24s %-18s %-10s %-10s %-10s %s\n", p.node().id(),
                                  absl::StrCat(p.node().service(), ".", p.node().namespace_()),
                                  labels.empty() ? "-" : absl::StrJoin(labels, ","),
-                                 state("clusters"), state("endpoints"), state("routes"));
+                                 state("clusters"), state("endpoints"), state("routes"),
+                                 left(p.certificate_not_after()));
     for (const auto& t : p.types()) {
       if (t.state() == "NACKED") {
         any_nack = true;
@@ -92,6 +102,7 @@ int Run(const std::vector<std::string>& args) {
     }
   }
   std::cout << "\npolicy version " << r.policy_version() << "\n";
+  if (r.ca_not_after() != 0) std::cout << "mesh CA expires in " << left(r.ca_not_after()) << "\n";
   if (!r.policy_error().empty()) {
     std::cout << "the latest policy change was REFUSED (the version above stays in force):\n"
               << r.policy_error() << "\n";

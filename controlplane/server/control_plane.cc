@@ -64,10 +64,19 @@ class ControlPlane::AdminService final : public v1::MeshAdmin::Service {
       v1::ProxyStatusResponse r;
       r.set_policy_version(cp_->policy_version_);
       r.set_policy_error(cp_->policy_error_);
+      std::map<std::string, IssuedCertificate> issued;
+      if (cp_->certificates_) {
+        issued = cp_->certificates_->Issued();
+        r.set_ca_not_after(absl::ToUnixSeconds(cp_->identity_->ca().chain()[0].not_after()));
+      }
       for (const auto& p : cp_->discovery_->Status()) {
         auto* e = r.add_proxies();
         *e->mutable_node() = p.node;
         e->set_connected(p.connected);
+        if (auto it = issued.find(p.node.id()); it != issued.end()) {
+          e->set_spiffe_id(it->second.spiffe_id);
+          e->set_certificate_not_after(absl::ToUnixSeconds(it->second.not_after));
+        }
         for (const auto& t : p.types) {
           auto* ts = e->add_types();
           ts->set_type_url(t.type_url);
