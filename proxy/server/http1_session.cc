@@ -64,9 +64,9 @@ Http1Session::Http1Session(Worker& worker, tcp::socket socket, std::string liste
       listener_name_(std::move(listener)),
       listener_stats_(worker.listener_stats(listener_name_)) {
   error_code ec;
-  auto ep = client_.remote_endpoint(ec);
+  auto ep = client_.socket().remote_endpoint(ec);
   if (!ec) client_ip_ = ep.address().to_string();
-  client_.set_option(tcp::no_delay(true), ec);
+  client_.socket().set_option(tcp::no_delay(true), ec);
   worker_.Register(this);
   ++listener_stats_->cx_total;
   ++listener_stats_->cx_active;
@@ -79,7 +79,7 @@ Http1Session::~Http1Session() {
 
 void Http1Session::Start(std::shared_ptr<Http1Session> self) {
   Http1Session* s = self.get();
-  asio::co_spawn(s->client_.get_executor(), s->Run(std::move(self)), asio::detached);
+  asio::co_spawn(s->client_.socket().get_executor(), s->Run(std::move(self)), asio::detached);
 }
 
 void Http1Session::SetPhase(Phase phase, absl::Duration timeout) {
@@ -101,7 +101,7 @@ void Http1Session::CheckDeadline(SteadyTime now) {
     case Phase::kIdle:
     case Phase::kReadingHead:
     case Phase::kLingering:
-      client_.cancel(ec);
+      client_.Cancel();
       break;
     case Phase::kConnecting:
       fired_ = Fired::kConnect;
@@ -111,17 +111,17 @@ void Http1Session::CheckDeadline(SteadyTime now) {
       if (now < response_deadline_) {
         // Only this try's time is up: cancel it; the request may be retried.
         fired_ = Fired::kPerTry;
-        if (upstream_) upstream_->socket.cancel(ec);
+        if (upstream_) upstream_->stream.Cancel();
         break;
       }
       fired_ = Fired::kResponse;
-      if (upstream_) upstream_->socket.cancel(ec);
-      client_.cancel(ec);
+      if (upstream_) upstream_->stream.Cancel();
+      client_.Cancel();
       break;
     case Phase::kStreaming:
       fired_ = Fired::kStreamIdle;
-      if (upstream_) upstream_->socket.cancel(ec);
-      client_.cancel(ec);
+      if (upstream_) upstream_->stream.Cancel();
+      client_.Cancel();
       break;
     case Phase::kBackoff:
     case Phase::kDone:
@@ -132,7 +132,7 @@ void Http1Session::CheckDeadline(SteadyTime now) {
 void Http1Session::CloseIfIdle() {
   if (phase_ == Phase::kIdle) {
     error_code ec;
-    client_.cancel(ec);
+    client_.Cancel();
   }
 }
 
@@ -146,19 +146,19 @@ asio::awaitable<void> Http1Session::Run(std::shared_ptr<Http1Session> self) {
   // Close gracefully: send FIN, then read and drop what the client still sends for a moment, so
   // that closing with unread input does not reset the connection before our reply is read.
   error_code ec;
-  client_.shutdown(tcp::socket::shutdown_send, ec);
+  client_.ShutdownSend();
   if (linger_ && !ec) {
     SetPhase(Phase::kLingering, absl::Seconds(2));
     size_t dropped = 0;
     while (dropped < kMaxLingerBytes) {
       in_.clear();
-      auto [rec, n] = co_await client_.async_read_some(in_.prepare(kBodyReadSize), kTuple);
+      auto [rec, n] = co_await client_.ReadSome(in_.prepare(kBodyReadSize));
       if (rec) break;
       dropped += n;
     }
   }
   phase_ = Phase::kDone;
-  client_.close(ec);
+  client_.Close();
 }
 
 asio::awaitable<bool> Http1Session::ReadRequestHead() {
@@ -202,7 +202,7 @@ asio::awaitable<bool> Http1Session::ReadRequestHead() {
       }
       if (!ec && used > 0) continue;
     }
-    auto [ec, n] = co_await client_.async_read_some(in_.prepare(kHeadReadSize), kTuple);
+    auto [ec, n] = co_await client_.ReadSome(in_.prepare(kHeadReadSize));
     if (ec) co_return false;  // closed, idle timeout or drain
     in_.commit(n);
   }
@@ -311,7 +311,7 @@ asio::awaitable<bool> Http1Session::HandleRequest() {
     }
     if (fault.delay > absl::ZeroDuration() && Chance(fault.delay_percent)) {
       flags_ |= kFaultDelay;
-      asio::steady_timer timer(client_.get_executor());
+      asio::steady_timer timer(client_.socket().get_executor());
       timer.expires_after(absl::ToChronoNanoseconds(fault.delay));
       (void)co_await timer.async_wait(kTuple);
     }
@@ -510,8 +510,7 @@ asio::awaitable<Http1Session::TryResult> Http1Session::TryOnce(
     } else {
       SetPhase(Phase::kStreaming, stream_idle_timeout_);
     }
-    auto [ec, n] = co_await asio::async_write(upstream_->socket, asio::buffer(to_upstream_),
-                                              kTuple);
+    auto [ec, n] = co_await upstream_->stream.Write(asio::buffer(to_upstream_));
     if (!ec) {
       ++upstream_->requests;
       if (!request_complete_) {
@@ -694,7 +693,7 @@ asio::awaitable<void> Http1Session::Backoff(int retry) {
   phase_ = Phase::kBackoff;
   deadline_ = SteadyTime::max();
   if (wait <= absl::ZeroDuration()) co_return;
-  asio::steady_timer timer(client_.get_executor());
+  asio::steady_timer timer(client_.socket().get_executor());
   timer.expires_after(absl::ToChronoNanoseconds(wait));
   (void)co_await timer.async_wait(kTuple);
 }
@@ -718,17 +717,17 @@ void Http1Session::MaybeMirror(const std::string& sent) {
 }
 
 asio::awaitable<std::unique_ptr<UpstreamConnection>> Http1Session::Connect() {
-  auto conn = std::make_unique<UpstreamConnection>(client_.get_executor(), host_);
-  connecting_ = &conn->socket;
+  auto conn = std::make_unique<UpstreamConnection>(client_.socket().get_executor(), host_);
+  connecting_ = &conn->stream.socket();
   SetPhase(Phase::kConnecting, host_->connect_timeout);
-  auto [ec] = co_await conn->socket.async_connect(host_->endpoint, kTuple);
+  auto [ec] = co_await conn->stream.socket().async_connect(host_->endpoint, kTuple);
   connecting_ = nullptr;
   if (ec) {
     ++host_->stats->cx_connect_fail;
     LogDebug("connect to ", host_->address_text, " (", cluster_name_, "): ", ec.message());
     co_return nullptr;
   }
-  conn->socket.set_option(tcp::no_delay(true), ec);
+  conn->stream.socket().set_option(tcp::no_delay(true), ec);
   conn->counted = true;
   ++host_->stats->cx_total;
   ++host_->stats->cx_active;
@@ -754,8 +753,7 @@ asio::awaitable<error_code> Http1Session::ReadResponseHead() {
         if (ec && ec != bhttp::error::need_more) co_return ec;
         if (!ec && used > 0) continue;
       }
-      auto [ec, n] = co_await upstream_->socket.async_read_some(in.prepare(kHeadReadSize),
-                                                                kTuple);
+      auto [ec, n] = co_await upstream_->stream.ReadSome(in.prepare(kHeadReadSize));
       if (ec) co_return ec;
       in.commit(n);
       upstream_bytes_ += n;
@@ -765,7 +763,7 @@ asio::awaitable<error_code> Http1Session::ReadResponseHead() {
       if (resp_.status == 100 && req_.expect_continue && req_.version == 11 &&
           !request_complete_) {
         static constexpr absl::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-        auto [ec, n] = co_await asio::async_write(client_, asio::buffer(kContinue), kTuple);
+        auto [ec, n] = co_await client_.Write(asio::buffer(kContinue));
         if (ec) {
           client_failed_ = true;
           co_return ec;
@@ -779,7 +777,7 @@ asio::awaitable<error_code> Http1Session::ReadResponseHead() {
 
 asio::awaitable<void> Http1Session::PumpRequestBody() {
   while (!req_parser_->is_done()) {
-    auto [ec, n] = co_await client_.async_read_some(in_.prepare(kBodyReadSize), kTuple);
+    auto [ec, n] = co_await client_.ReadSome(in_.prepare(kBodyReadSize));
     if (ec) {
       if (ec != asio::error::operation_aborted) client_failed_ = true;
       break;
@@ -802,8 +800,7 @@ asio::awaitable<void> Http1Session::PumpRequestBody() {
           replay_ += to_upstream_;
         }
       }
-      auto [wec, wn] = co_await asio::async_write(upstream_->socket, asio::buffer(to_upstream_),
-                                                  kTuple);
+      auto [wec, wn] = co_await upstream_->stream.Write(asio::buffer(to_upstream_));
       if (wec) {
         upstream_failed_ = true;
         upstream_error_ = wec;
@@ -821,7 +818,7 @@ asio::awaitable<void> Http1Session::PumpRequestBody() {
   } else if (upstream_ && !response_complete_) {
     // The client went away or sent garbage: stop the response side too.
     error_code ec;
-    upstream_->socket.cancel(ec);
+    upstream_->stream.Cancel();
   }
 }
 
@@ -831,7 +828,7 @@ asio::awaitable<void> Http1Session::PumpResponse(bool head_already_read) {
     if (ec) {
       upstream_failed_ = true;
       if (!upstream_error_) upstream_error_ = ec;
-      if (!request_complete_) client_.cancel(ec);
+      if (!request_complete_) client_.Cancel();
       co_return;
     }
     const int64_t now_ns = ToNanos(std::chrono::steady_clock::now());
@@ -868,14 +865,14 @@ asio::awaitable<void> Http1Session::PumpResponse(bool head_already_read) {
     if (ec && ec != bhttp::error::need_more) {
       upstream_failed_ = true;
       upstream_error_ = ec;
-      if (!request_complete_) client_.cancel(ec);
+      if (!request_complete_) client_.Cancel();
       co_return;
     }
   }
   response_started_ = true;
   for (;;) {
     if (!to_client_.empty()) {
-      auto [ec, n] = co_await asio::async_write(client_, asio::buffer(to_client_), kTuple);
+      auto [ec, n] = co_await client_.Write(asio::buffer(to_client_));
       if (ec) {
         client_failed_ = true;
         upstream_failed_ = true;  // the rest of the response cannot be delivered
@@ -886,7 +883,7 @@ asio::awaitable<void> Http1Session::PumpResponse(bool head_already_read) {
       Touch();
     }
     if (resp_parser_->is_done()) break;
-    auto [ec, n] = co_await upstream_->socket.async_read_some(in.prepare(kBodyReadSize), kTuple);
+    auto [ec, n] = co_await upstream_->stream.ReadSome(in.prepare(kBodyReadSize));
     error_code pec;
     if (ec == asio::error::eof && resp_parser_->need_eof()) {
       resp_parser_->put_eof(pec);
@@ -910,7 +907,7 @@ asio::awaitable<void> Http1Session::PumpResponse(bool head_already_read) {
   if (!request_complete_) {
     // The upstream answered without reading the whole body (e.g. 413): stop reading it too.
     error_code ec;
-    client_.cancel(ec);
+    client_.Cancel();
   }
 }
 
@@ -964,7 +961,7 @@ asio::awaitable<bool> Http1Session::LocalReply(int status, absl::string_view bod
   if (!keep && !req_parser_->is_done()) linger_ = true;
   to_client_ = http::LocalReply(status, body, !keep, location);
   response_started_ = true;
-  auto [ec, n] = co_await asio::async_write(client_, asio::buffer(to_client_), kTuple);
+  auto [ec, n] = co_await client_.Write(asio::buffer(to_client_));
   to_client_.clear();
   if (ec) {
     flags_ |= kDownstreamTermination;

@@ -16,6 +16,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "proxy/http/http1_codec.h"
+#include "proxy/net/transport.h"
 #include "proxy/server/worker.h"
 
 namespace outrigger::proxy {
@@ -86,7 +87,7 @@ class Http1Session : public std::enable_shared_from_this<Http1Session> {
   void Touch();  // progress while streaming: push the stream-idle deadline out
 
   Worker& worker_;
-  boost::asio::ip::tcp::socket client_;
+  Transport client_;
   const std::string listener_name_;
   ListenerStats* listener_stats_;
   std::string client_ip_;

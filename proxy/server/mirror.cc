@@ -27,7 +27,7 @@ constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 // ended the exchange cleanly and may be pooled again.
 asio::awaitable<bool> Exchange(UpstreamConnection& conn, const std::string& request,
                                bool head_request) {
-  auto [wec, wn] = co_await asio::async_write(conn.socket, asio::buffer(request), kTuple);
+  auto [wec, wn] = co_await conn.stream.Write(asio::buffer(request));
   if (wec) co_return false;
   http::ResponseHead head;
   std::string sink;
@@ -51,7 +51,7 @@ asio::awaitable<bool> Exchange(UpstreamConnection& conn, const std::string& requ
         if (ec && ec != boost::beast::http::error::need_more) co_return false;
         if (!ec && used > 0) continue;
       }
-      auto [ec, n] = co_await conn.socket.async_read_some(conn.in.prepare(16 * 1024), kTuple);
+      auto [ec, n] = co_await conn.stream.ReadSome(conn.in.prepare(16 * 1024));
       if (ec == asio::error::eof && parser.need_eof()) {
         co_return false;  // delimited by close: done, but not reusable
       }
@@ -86,14 +86,14 @@ asio::awaitable<void> Mirror(Worker& worker, std::string cluster_name, std::stri
   timer.expires_after(absl::ToChronoNanoseconds(timeout));
   bool ok = false;
   auto run = [&]() -> asio::awaitable<bool> {
-    if (!conn->socket.is_open()) {
-      auto [ec] = co_await conn->socket.async_connect(host->endpoint, kTuple);
+    if (!conn->stream.socket().is_open()) {
+      auto [ec] = co_await conn->stream.socket().async_connect(host->endpoint, kTuple);
       if (ec) {
         ++stats->cx_connect_fail;
         co_return false;
       }
       error_code ignored;
-      conn->socket.set_option(asio::ip::tcp::no_delay(true), ignored);
+      conn->stream.socket().set_option(asio::ip::tcp::no_delay(true), ignored);
       conn->counted = true;
       ++stats->cx_total;
       ++stats->cx_active;

@@ -31,7 +31,7 @@ uint32_t Share(uint32_t limit, int workers) {
 
 UpstreamConnection::UpstreamConnection(const boost::asio::any_io_executor& ex,
                                        std::shared_ptr<HostPool> h)
-    : socket(ex), host(std::move(h)) {}
+    : stream(ex), host(std::move(h)) {}
 
 UpstreamConnection::~UpstreamConnection() {
   if (counted) --host->stats->cx_active;
@@ -45,7 +45,7 @@ std::unique_ptr<UpstreamConnection> HostPool::TakeIdle(SteadyTime now) {
     // The peer may have closed while the connection sat in the pool: a FIN (or stray bytes)
     // shows as readable. Only a connection with nothing to read is safe to reuse.
     char byte;
-    ssize_t n = ::recv(c->socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    ssize_t n = ::recv(c->stream.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return c;
   }
   return nullptr;

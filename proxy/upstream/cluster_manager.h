@@ -17,6 +17,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/container/flat_hash_map.h"
 #include "filters/retry/retry_budget.h"
+#include "proxy/net/transport.h"
 #include "proxy/config/snapshot.h"
 #include "proxy/server/stats.h"
 #include "proxy/upstream/load_balancer.h"
@@ -33,7 +34,7 @@ struct UpstreamConnection {
   UpstreamConnection(const boost::asio::any_io_executor& ex, std::shared_ptr<HostPool> host);
   ~UpstreamConnection();
 
-  boost::asio::ip::tcp::socket socket;
+  Transport stream;  // TCP, or TLS to a mesh peer
   boost::beast::flat_buffer in;
   std::shared_ptr<HostPool> host;
   uint64_t requests = 0;
