@@ -22,7 +22,10 @@ int Run(const std::vector<std::string>& args);
 const Command kCommand = {
     "proxy-status",
     "show each proxy's config sync state (SYNCED, STALE, NACKED)",
-    "usage: outrigger proxy-status [--control-plane HOST:PORT] [--output table|json]\n\n"
+    "usage: outrigger proxy-status [--control-plane HOST:PORT] [--ca-bundle FILE]\n"
+    "                              [--output table|json]\n\n"
+    "--ca-bundle (or OUTRIGGER_CA_BUNDLE): the mesh's trust bundle, to talk TLS to a control\n"
+    "plane that runs the mesh CA (e.g. <ca-dir>/ca.pem).\n\n"
     "Lists every proxy connected to the control plane (or disconnected within the endpoint\n"
     "grace period): its id, service, labels, and for clusters, endpoints and routes whether it\n"
     "applied the latest version (SYNCED), has not answered yet (STALE) or rejected it (NACKED,\n"

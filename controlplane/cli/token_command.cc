@@ -2,6 +2,8 @@
 // contact with the control plane is authenticated with. Run where the control plane's --ca-dir is
 // (the token is an HMAC keyed with <ca-dir>/token.key, which only that directory holds); the
 // control plane itself needs no call.
+#include <unistd.h>
+
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -83,6 +85,11 @@ int Run(const std::vector<std::string>& args) {
         }
       }
     }
+  }
+  if (access(dir.c_str(), F_OK) != 0) {
+    std::cerr << "outrigger token: --ca-dir " << dir
+              << ": no such directory (give the control plane's --ca-dir)\n";
+    return kExitFailure;
   }
   auto secret = controlplane::LoadOrCreateTokenSecret(dir);
   if (!secret.ok()) {

@@ -186,7 +186,13 @@ const View::Type& ViewBuilderImpl::Inbound(const v1::Node& node) {
   if (it == inbound_cache_.end()) {
     View view;
     if (policy_) {
-      const v1::InboundPolicy inbound = BuildInboundPolicy(*policy_, node);
+      v1::InboundPolicy inbound = BuildInboundPolicy(*policy_, node);
+      if (!trust_domain_.empty()) {
+        const std::string& m = policy_->mesh.mtls;
+        inbound.set_tls_mode(m == "STRICT" ? v1::STRICT
+                             : m == "DISABLE" ? v1::DISABLE
+                                              : v1::PERMISSIVE);
+      }
       view.Set(kInboundPolicyType, {Pack(inbound.name(), inbound)});
     }
     it = inbound_cache_.emplace(key, view.Get(kInboundPolicyType)).first;
@@ -228,7 +234,16 @@ View ViewBuilderImpl::Compute(const std::string& ns,
     cla.set_cluster_name(name);
     for (const auto& [id, w] : workloads) {
       if (!w.node.inbound_address().empty() && SelectsNode(service, w.node)) {
-        cla.add_endpoints()->set_address(w.node.inbound_address());
+        auto* ep = cla.add_endpoints();
+        ep->set_address(w.node.inbound_address());
+        // A sidecar: its peers speak mTLS to it and check it is who registered (unless the
+        // mesh's mTLS is off).
+        if (!trust_domain_.empty() && policy_->mesh.mtls != "DISABLE") {
+          ep->set_spiffe_id(absl::StrCat("spiffe://", trust_domain_, "/ns/",
+                                         w.node.namespace_().empty() ? "default"
+                                                                     : w.node.namespace_(),
+                                         "/sa/", w.node.service()));
+        }
       }
     }
     for (const policy::EndpointSlice* slice : policy_->EndpointSlicesOf(key)) {

@@ -23,6 +23,14 @@ namespace outrigger::controlplane {
 class ViewBuilderImpl {
  public:
   void SetPolicy(std::shared_ptr<const policy::PolicySet> policy);
+  // With the mesh CA on: sidecar endpoints carry the SPIFFE ID their peers must present
+  // (spiffe://<trust_domain>/ns/<namespace>/sa/<service>), and InboundPolicy carries the
+  // mesh's mTLS mode. Empty (the default): plaintext mesh.
+  void SetTrustDomain(std::string trust_domain) {
+    trust_domain_ = std::move(trust_domain);
+    cache_.clear();
+    inbound_cache_.clear();
+  }
   const policy::PolicySet* policy() const { return policy_.get(); }
   // Views depend only on the proxy's namespace, so they are cached per namespace until the
   // policy or the workloads (`generation`) change.
@@ -35,6 +43,7 @@ class ViewBuilderImpl {
   const View::Type& Inbound(const v1::Node& node);
 
   std::shared_ptr<const policy::PolicySet> policy_;
+  std::string trust_domain_;
   std::map<std::string, View> cache_;
   std::map<std::string, View::Type> inbound_cache_;
   uint64_t cached_generation_ = ~0ull;

@@ -258,6 +258,7 @@ struct Mesh {
   std::string trust_domain = "cluster.local";
   std::optional<absl::Duration> default_timeout;
   absl::Duration endpoint_grace_period = absl::Seconds(10);
+  std::string mtls;  // "STRICT", "PERMISSIVE", "DISABLE"; "" when not written (PERMISSIVE)
 };
 
 // ---- outrigger.dev/v1alpha1 TrafficPolicy ----------------------------------------------------

@@ -210,8 +210,7 @@ absl::Status ControlPlane::Start() {
   std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
   if (!options_.identity.ca_dir.empty()) {
     // The trust domain is the policy's (Mesh.spec.trustDomain); it is fixed at start.
-    options_.identity.trust_domain =
-        policy->mesh.trust_domain.empty() ? "cluster.local" : policy->mesh.trust_domain;
+    options_.identity.trust_domain = views_.policy()->mesh.trust_domain;
     auto identity = MeshIdentity::Open(options_.identity, absl::Now());
     if (!identity.ok()) return identity.status();
     identity_ = *std::move(identity);
@@ -220,6 +219,7 @@ absl::Status ControlPlane::Start() {
                                              identity_->server_identity());
     options_.discovery.require_identity = true;
     options_.discovery.trust_domain = identity_->trust_domain();
+    views_.SetTrustDomain(identity_->trust_domain());
   }
   discovery_ = std::make_unique<DiscoveryServer>(
       ioc_,

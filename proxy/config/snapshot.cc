@@ -2,6 +2,7 @@
 // path touches a protobuf message.
 #include "proxy/config/snapshot.h"
 
+#include "certs/spiffe_id.h"
 #include "proxy/config/cluster_policies.h"
 
 #include <arpa/inet.h>
@@ -39,6 +40,13 @@ absl::StatusOr<EndpointConfig> EndpointFromProto(const v1::Endpoint& e) {
   if (addr->port == 0) return absl::InvalidArgumentError("address: port must not be 0");
   out.address = *addr;
   out.weight = e.weight() == 0 ? 1 : e.weight();
+  if (!e.spiffe_id().empty()) {
+    auto id = certs::ParseSpiffeId(e.spiffe_id());
+    if (!id.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("spiffe_id: ", id.status().message()));
+    }
+    out.spiffe_id = e.spiffe_id();
+  }
   for (const auto& [k, v] : e.labels()) out.labels[k] = v;
   return out;
 }
@@ -231,6 +239,14 @@ absl::StatusOr<std::shared_ptr<const Snapshot>> BuildSnapshot(const v1::Bootstra
       if (auto s = router::RateLimitFromProto(l.local_rate_limit(), "local_rate_limit", &rl);
           !s.ok()) return error(s.message());
       out.rate_limit = rl;
+    }
+    if (out.direction == Direction::kInbound) {
+      switch (bootstrap.inbound_policy().tls_mode()) {
+        case v1::DISABLE: out.tls_mode = TlsMode::kDisable; break;
+        case v1::PERMISSIVE: out.tls_mode = TlsMode::kPermissive; break;
+        case v1::STRICT: out.tls_mode = TlsMode::kStrict; break;
+        default: out.tls_mode = TlsMode::kAuto; break;
+      }
     }
     if (out.direction == Direction::kInbound && bootstrap.inbound_policy().has_local_rate_limit()) {
       // The control plane's per-service limit for this proxy's inbound side.

@@ -37,6 +37,7 @@ absl::StatusOr<Address> ParseAddress(absl::string_view text);
 
 struct EndpointConfig {
   Address address;
+  std::string spiffe_id;  // a mesh peer: mTLS, and its certificate must carry this ID
   uint32_t weight = 1;
   absl::flat_hash_map<std::string, std::string> labels;
 };
@@ -91,6 +92,9 @@ struct ClusterConfig {
 
 enum class Direction { kInbound, kOutbound };
 
+// Inbound mTLS (MeshTLS): kAuto is PERMISSIVE once the proxy has a certificate.
+enum class TlsMode { kAuto, kDisable, kPermissive, kStrict };
+
 struct HttpOptions {
   absl::Duration idle_timeout = absl::Seconds(60);
   absl::Duration request_headers_timeout = absl::Seconds(10);
@@ -106,6 +110,7 @@ struct ListenerConfig {
   std::string cluster;                               // set when all traffic goes to one cluster
   HttpOptions http;
   std::optional<router::RateLimitConfig> rate_limit;  // every request of the listener
+  TlsMode tls_mode = TlsMode::kAuto;                   // inbound listeners only
   // Requests that match no route (listeners with one cluster) use this policy.
   router::RetryPolicy retry;
 };

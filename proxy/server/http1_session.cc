@@ -7,6 +7,9 @@
 // I/O operation.
 #include "proxy/server/http1_session.h"
 
+#include <openssl/ssl.h>
+#include <sys/socket.h>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -20,6 +23,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "certs/tls_context.h"
 #include "filters/retry/backoff.h"
 #include "proxy/server/message_heads.h"
 #include "proxy/server/mirror.h"
@@ -136,7 +140,61 @@ void Http1Session::CloseIfIdle() {
   }
 }
 
+asio::awaitable<bool> Http1Session::AcceptTls() {
+  const ListenerConfig* l = worker_.snapshot()->FindListener(listener_name_);
+  if (l == nullptr || l->direction != Direction::kInbound) co_return true;
+  const std::shared_ptr<const TlsState> tls = worker_.tls();
+  TlsMode mode = l->tls_mode;
+  if (mode == TlsMode::kAuto) mode = tls ? TlsMode::kPermissive : TlsMode::kDisable;
+  if (mode == TlsMode::kDisable) co_return true;
+  if (!tls) {
+    // STRICT before the proxy has a certificate: nobody can be let in yet.
+    ++listener_stats_->tls_plaintext_refused;
+    co_return false;
+  }
+  // Protocol detection: a TLS connection starts with a handshake record (0x16); HTTP with a
+  // method's letter. The client speaks first, so waiting for its first byte delays nothing.
+  SetPhase(Phase::kReadingHead, l->http.request_headers_timeout);
+  auto [wec] = co_await client_.socket().async_wait(tcp::socket::wait_read, kTuple);
+  if (wec) co_return false;
+  unsigned char first = 0;
+  if (::recv(client_.socket().native_handle(), &first, 1, MSG_PEEK | MSG_DONTWAIT) != 1) {
+    co_return false;
+  }
+  if (first != 0x16) {
+    if (mode != TlsMode::kStrict) co_return true;
+    ++listener_stats_->tls_plaintext_refused;
+    LogDebug("STRICT mTLS on ", listener_name_, ": plaintext connection from ", client_ip_,
+             " refused");
+    co_return false;
+  }
+  client_.WrapTls(*tls->server);
+  auto [hec] = co_await client_.Handshake(asio::ssl::stream_base::server);
+  if (hec) {
+    ++listener_stats_->tls_handshake_errors;
+    LogDebug("TLS handshake from ", client_ip_, " on ", listener_name_, " failed: ",
+             hec.message());
+    co_return false;
+  }
+  ++listener_stats_->tls_handshakes;
+  auto peer = certs::PeerSpiffeId(client_.tls().native_handle());
+  if (peer.ok()) {
+    peer_identity_ = peer->ToString();
+  } else if (mode == TlsMode::kStrict) {
+    ++listener_stats_->tls_plaintext_refused;
+    LogDebug("STRICT mTLS on ", listener_name_, ": ", client_ip_, " has no mesh identity (",
+             peer.status().message(), ")");
+    co_return false;
+  }
+  co_return true;
+}
+
 asio::awaitable<void> Http1Session::Run(std::shared_ptr<Http1Session> self) {
+  if (!co_await AcceptTls()) {
+    phase_ = Phase::kDone;
+    client_.Close();
+    co_return;
+  }
   for (;;) {
     if (!co_await ReadRequestHead()) break;
     const bool keep = co_await HandleRequest();
@@ -716,6 +774,41 @@ void Http1Session::MaybeMirror(const std::string& sent) {
   }
 }
 
+// mTLS to a mesh peer: our client certificate, the peer's checked against the bundle and its
+// SPIFFE ID against the identity the control plane registered for this endpoint. The last
+// session with the host is offered for resumption.
+asio::awaitable<bool> Http1Session::StartUpstreamTls(UpstreamConnection& conn) {
+  const std::shared_ptr<const TlsState> tls = worker_.tls();
+  if (!tls) {
+    ++host_->stats->tls_handshake_errors;
+    LogDebug("mTLS to ", host_->address_text, ": this proxy has no certificate yet");
+    co_return false;
+  }
+  conn.stream.WrapTls(*tls->client);
+  connecting_ = &conn.stream.socket();  // the socket moved into the TLS stream
+  SSL* ssl = conn.stream.tls().native_handle();
+  if (host_->tls_session) SSL_set_session(ssl, host_->tls_session.get());
+  auto [ec] = co_await conn.stream.Handshake(asio::ssl::stream_base::client);
+  connecting_ = nullptr;
+  if (ec) {
+    ++host_->stats->tls_handshake_errors;
+    host_->tls_session.reset();
+    LogDebug("mTLS to ", host_->address_text, " (", cluster_name_, "): ", ec.message());
+    co_return false;
+  }
+  auto peer = certs::PeerSpiffeId(ssl);
+  if (!peer.ok() || peer->ToString() != host_->spiffe_id) {
+    ++host_->stats->tls_handshake_errors;
+    LogWarning("mTLS to ", host_->address_text, " (", cluster_name_, "): the peer is ",
+               peer.ok() ? peer->ToString() : std::string(peer.status().message()),
+               ", expected ", host_->spiffe_id);
+    co_return false;
+  }
+  ++host_->stats->tls_handshakes;
+  if (SSL_session_reused(ssl)) ++host_->stats->tls_resumed;
+  co_return true;
+}
+
 asio::awaitable<std::unique_ptr<UpstreamConnection>> Http1Session::Connect() {
   auto conn = std::make_unique<UpstreamConnection>(client_.socket().get_executor(), host_);
   connecting_ = &conn->stream.socket();
@@ -728,6 +821,11 @@ asio::awaitable<std::unique_ptr<UpstreamConnection>> Http1Session::Connect() {
     co_return nullptr;
   }
   conn->stream.socket().set_option(tcp::no_delay(true), ec);
+  if (!host_->spiffe_id.empty() && !co_await StartUpstreamTls(*conn)) {
+    connecting_ = nullptr;
+    ++host_->stats->cx_connect_fail;
+    co_return nullptr;
+  }
   conn->counted = true;
   ++host_->stats->cx_total;
   ++host_->stats->cx_active;

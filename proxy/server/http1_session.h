@@ -50,6 +50,10 @@ class Http1Session : public std::enable_shared_from_this<Http1Session> {
   using awaitable = boost::asio::awaitable<T>;
 
   awaitable<void> Run(std::shared_ptr<Http1Session> self);
+  // Inbound mTLS by the listener's mode (STRICT / PERMISSIVE / DISABLE): detects a TLS
+  // ClientHello, handshakes, records the client's SPIFFE ID. False: close the connection.
+  awaitable<bool> AcceptTls();
+  awaitable<bool> StartUpstreamTls(UpstreamConnection& conn);
   // Reads one request head. Returns false when the connection should close.
   awaitable<bool> ReadRequestHead();
   void BeginRequest();
@@ -91,6 +95,7 @@ class Http1Session : public std::enable_shared_from_this<Http1Session> {
   const std::string listener_name_;
   ListenerStats* listener_stats_;
   std::string client_ip_;
+  std::string peer_identity_;  // the client's SPIFFE ID (inbound mTLS), or ""
 
   // Per connection, reused across requests.
   boost::beast::flat_buffer in_;

@@ -73,7 +73,8 @@ asio::awaitable<void> Mirror(Worker& worker, std::string cluster_name, std::stri
     co_return;
   }
   std::shared_ptr<HostPool> host = cluster->Pick({.hash = std::nullopt, .random = worker.Random()});
-  if (!host) {
+  // Mirrors speak plaintext only (not yet mTLS): a copy for a mesh peer is dropped, counted.
+  if (!host || !host->spiffe_id.empty()) {
     ++stats->rq_mirror_dropped;
     co_return;
   }

@@ -185,6 +185,18 @@ void ProxyServer::EnableDiscovery(std::string server, v1::Node node, v1::Bootstr
     auto client = IdentityClient::Create(
         ioc_, server, bundle_pem, join_token, node.id(),
         [this, server, node](const WorkloadCertificate& cert) {
+          // The data path's mTLS contexts first, then the control-plane connection.
+          if (auto tls = MakeTlsState(cert.identity.key_pem, cert.identity.chain_pem,
+                                      cert.bundle_pem);
+              tls.ok()) {
+            for (auto& w : workers_) {
+              asio::post(w->io_context(), [worker = w.get(), state = *tls]() {
+                worker->SetTls(state);
+              });
+            }
+          } else {
+            LogError("certificate from the mesh CA unusable for mTLS: ", tls.status().message());
+          }
           auto creds = xds::MeshChannelCredentials(
               cert.bundle_pem,
               xds::ControlPlaneSpiffeId(identity_->spiffe_id().trust_domain), cert.identity);

@@ -59,12 +59,18 @@ void ListenerStats::Merge(const ListenerStats& o) {
   cx_total += o.cx_total;
   cx_active += o.cx_active;
   rq_active += o.rq_active;
+  tls_handshakes += o.tls_handshakes;
+  tls_handshake_errors += o.tls_handshake_errors;
+  tls_plaintext_refused += o.tls_plaintext_refused;
 }
 
 void ClusterStats::Merge(const ClusterStats& o) {
   cx_total += o.cx_total;
   cx_active += o.cx_active;
   cx_connect_fail += o.cx_connect_fail;
+  tls_handshakes += o.tls_handshakes;
+  tls_resumed += o.tls_resumed;
+  tls_handshake_errors += o.tls_handshake_errors;
   rq_total += o.rq_total;
   rq_retry_stale += o.rq_retry_stale;
   rq_active += o.rq_active;
@@ -130,6 +136,15 @@ std::string WorkerStats::RenderPrometheus() const {
                    [](const ListenerStats& s) { return s.cx_active; });
   gauge_or_counter("outrigger_downstream_rq_active", "gauge", "Requests in flight.",
                    [](const ListenerStats& s) { return s.rq_active; });
+  gauge_or_counter("outrigger_downstream_tls_handshakes_total", "counter",
+                   "Inbound mTLS handshakes completed.",
+                   [](const ListenerStats& s) { return s.tls_handshakes; });
+  gauge_or_counter("outrigger_downstream_tls_handshake_errors_total", "counter",
+                   "Inbound TLS handshakes that failed (no, foreign or expired certificate...).",
+                   [](const ListenerStats& s) { return s.tls_handshake_errors; });
+  gauge_or_counter("outrigger_downstream_tls_plaintext_refused_total", "counter",
+                   "Connections refused by STRICT mTLS (plaintext, or TLS without a certificate).",
+                   [](const ListenerStats& s) { return s.tls_plaintext_refused; });
   auto cluster_metric = [&](const char* metric, const char* type, const char* help, auto get) {
     absl::StrAppend(&out, "# HELP ", metric, " ", help, "\n# TYPE ", metric, " ", type, "\n");
     for (const auto& [name, s] : cs) {
@@ -143,6 +158,15 @@ std::string WorkerStats::RenderPrometheus() const {
   cluster_metric("outrigger_upstream_cx_connect_fail_total", "counter",
                  "Upstream connection attempts that failed.",
                  [](const ClusterStats& s) { return s.cx_connect_fail; });
+  cluster_metric("outrigger_upstream_tls_handshakes_total", "counter",
+                 "mTLS handshakes with mesh peers.",
+                 [](const ClusterStats& s) { return s.tls_handshakes; });
+  cluster_metric("outrigger_upstream_tls_resumed_total", "counter",
+                 "mTLS handshakes that resumed an earlier session.",
+                 [](const ClusterStats& s) { return s.tls_resumed; });
+  cluster_metric("outrigger_upstream_tls_handshake_errors_total", "counter",
+                 "mTLS handshakes that failed or met a peer with the wrong identity.",
+                 [](const ClusterStats& s) { return s.tls_handshake_errors; });
   cluster_metric("outrigger_upstream_rq_total", "counter", "Requests sent upstream.",
                  [](const ClusterStats& s) { return s.rq_total; });
   cluster_metric("outrigger_upstream_rq_stale_retry_total", "counter",

@@ -54,6 +54,10 @@ struct ListenerStats {
   uint64_t cx_total = 0;
   int64_t cx_active = 0;
   uint64_t rq_active = 0;
+  // Inbound mTLS.
+  uint64_t tls_handshakes = 0;
+  uint64_t tls_handshake_errors = 0;      // failed handshakes (no or bad certificate, ...)
+  uint64_t tls_plaintext_refused = 0;     // STRICT: plaintext, or TLS without a certificate
   void Merge(const ListenerStats& other);
 };
 
@@ -61,6 +65,9 @@ struct ClusterStats {
   uint64_t cx_total = 0;
   int64_t cx_active = 0;
   uint64_t cx_connect_fail = 0;
+  uint64_t tls_handshakes = 0;        // mTLS to mesh peers
+  uint64_t tls_resumed = 0;           // of those, resumed sessions
+  uint64_t tls_handshake_errors = 0;  // failed, or the peer was not the expected identity
   uint64_t rq_total = 0;
   uint64_t rq_retry_stale = 0;  // requests replayed after a pooled connection turned out closed
   // Circuit-breaker gauges: what this worker has in flight (summed over workers on scrape).

@@ -21,6 +21,7 @@
 #include "proxy/config/snapshot.h"
 #include "proxy/server/access_log.h"
 #include "proxy/server/stats.h"
+#include "proxy/server/tls_state.h"
 #include "proxy/upstream/cluster_manager.h"
 
 namespace outrigger::proxy {
@@ -62,6 +63,9 @@ class Worker {
   ListenerStats* listener_stats(const std::string& name) { return &stats_.listeners[name]; }
   bool draining() const { return draining_; }
   int workers() const { return workers_; }
+  // The workload's TLS contexts (null until the mesh CA issued a certificate).
+  const std::shared_ptr<const TlsState>& tls() const { return tls_; }
+  void SetTls(std::shared_ptr<const TlsState> tls) { tls_ = std::move(tls); }
   // Local rate limiting: takes a token from this worker's bucket for `config` (its share of
   // the tokens). False: answer 429.
   bool TakeToken(const router::RateLimitConfig& config, SteadyTime now);
@@ -92,6 +96,7 @@ class Worker {
   WorkerStats stats_;
   ClusterManager clusters_{&stats_, workers_};
   absl::flat_hash_map<uint64_t, ratelimit::TokenBucket> buckets_;  // by RateLimitConfig::id
+  std::shared_ptr<const TlsState> tls_;
   AccessLog access_log_;
   std::unique_ptr<boost::asio::steady_timer> sweep_timer_ =
       std::make_unique<boost::asio::steady_timer>(*ioc_);

@@ -1,6 +1,7 @@
 // See cluster_manager.h.
 #include "proxy/upstream/cluster_manager.h"
 
+#include <openssl/ssl.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -35,6 +36,12 @@ UpstreamConnection::UpstreamConnection(const boost::asio::any_io_executor& ex,
 
 UpstreamConnection::~UpstreamConnection() {
   if (counted) --host->stats->cx_active;
+  if (stream.is_tls()) {
+    // Closing without a full TLS shutdown would make OpenSSL drop the session we saved for
+    // resumption; say we sent ours (HTTP/1.1 messages are delimited, nothing is truncated).
+    SSL* ssl = stream.tls().native_handle();
+    SSL_set_shutdown(ssl, SSL_get_shutdown(ssl) | SSL_SENT_SHUTDOWN);
+  }
 }
 
 std::unique_ptr<UpstreamConnection> HostPool::TakeIdle(SteadyTime now) {
@@ -57,6 +64,12 @@ void HostPool::Release(std::unique_ptr<UpstreamConnection> conn, SteadyTime now)
     return;  // closed by the destructor
   }
   conn->idle_since = now;
+  if (conn->stream.is_tls()) {
+    // TLS 1.3 tickets arrive after the handshake: take the session once a whole exchange is done.
+    if (SSL_SESSION* s = SSL_get1_session(conn->stream.tls().native_handle())) {
+      host.tls_session.reset(s, SSL_SESSION_free);
+    }
+  }
   host.idle.push_back(std::move(conn));
 }
 
@@ -147,6 +160,11 @@ void ClusterManager::Update(const Snapshot& snapshot) {
         }
       }
       host->weight = std::max<uint32_t>(1, ep.weight);
+      if (host->spiffe_id != ep.spiffe_id) {
+        host->spiffe_id = ep.spiffe_id;
+        host->idle.clear();  // connections made for another identity (or plaintext) go
+        host->tls_session.reset();
+      }
       host->idle_timeout = absl::ToChronoNanoseconds(config->idle_timeout);
       host->connect_timeout = config->connect_timeout;
       host->max_idle = config->max_idle_per_host;

@@ -23,6 +23,8 @@
 #include "proxy/upstream/load_balancer.h"
 #include "proxy/upstream/outlier_detector.h"
 
+typedef struct ssl_session_st SSL_SESSION;
+
 namespace outrigger::proxy {
 
 using SteadyTime = std::chrono::steady_clock::time_point;
@@ -55,6 +57,9 @@ struct HostPool : lb::LbHost, std::enable_shared_from_this<HostPool> {
   bool retired = false;  // no longer in the cluster: connections are closed on release
   OutlierHostState outlier;
   bool health_check_failed = false;  // set by the active health checker
+  std::string spiffe_id;             // a mesh peer: connect with mTLS and expect this identity
+  // The last TLS session with this host, to resume the next handshake (cheap repeat connects).
+  std::shared_ptr<SSL_SESSION> tls_session;
 
   bool eligible() const { return !outlier.ejected && !health_check_failed; }
   // A pooled connection that is still open, or nullptr.

@@ -50,6 +50,13 @@ void IdentityClient::ScheduleIn(absl::Duration d) {
   });
 }
 
+struct IdentityClient::Call {
+  grpc::ClientContext context;
+  v1::SignRequest request;
+  v1::SignResponse response;
+  std::string key_pem;
+};
+
 void IdentityClient::Request() {
   if (in_flight_ || !alive_) return;
   in_flight_ = true;
@@ -60,53 +67,54 @@ void IdentityClient::Request() {
   if (!csr.ok()) return OnResult(csr.status());
 
   // First contact: TLS verifying the control plane, authenticated by the join token. Renewal:
-  // mTLS with the current certificate (the token may have expired by then).
-  std::optional<xds::GrpcIdentity> client_identity;
-  if (current_) client_identity = current_->identity;
-  auto channel = grpc::CreateChannel(
-      server_, xds::MeshChannelCredentials(bundle_pem_, xds::ControlPlaneSpiffeId(id_.trust_domain),
-                                           client_identity));
-  struct Call {
-    std::unique_ptr<v1::MeshCertificates::Stub> stub;
-    grpc::ClientContext context;
-    v1::SignRequest request;
-    v1::SignResponse response;
-    std::string key_pem;
-  };
+  // mTLS with the current certificate (the token may have expired by then). Channels live as
+  // members and are replaced only when the certificate changes: gRPC must never tear a channel
+  // down from inside one of its own completion callbacks.
+  if (!stub_ || channel_generation_ != certificate_generation_) {
+    std::optional<xds::GrpcIdentity> client_identity;
+    if (current_) client_identity = current_->identity;
+    retired_channel_ = std::move(channel_);  // kept one generation, in case a call still uses it
+    channel_ = grpc::CreateChannel(
+        server_, xds::MeshChannelCredentials(
+                     bundle_pem_, xds::ControlPlaneSpiffeId(id_.trust_domain), client_identity));
+    stub_ = v1::MeshCertificates::NewStub(channel_);
+    channel_generation_ = certificate_generation_;
+  }
   auto call = std::make_shared<Call>();
-  call->stub = v1::MeshCertificates::NewStub(channel);
   call->request.set_csr_pem(*csr);
   if (!current_) call->request.set_join_token(join_token_);
   call->request.set_node_id(node_id_);
   call->key_pem = key->ToPem();
   call->context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
   std::weak_ptr<bool> alive = alive_;
-  call->stub->async()->Sign(
-      &call->context, &call->request, &call->response,
-      [this, call, alive](grpc::Status status) {
-        absl::StatusOr<WorkloadCertificate> result;
-        if (!status.ok()) {
-          result = absl::UnavailableError(absl::StrCat("certificate request to ", server_,
-                                                       " failed: ", status.error_message()));
-        } else {
-          WorkloadCertificate cert;
-          cert.identity = {call->key_pem, call->response.certificate_chain_pem()};
-          cert.bundle_pem = call->response.trust_bundle_pem();
-          cert.not_after = absl::FromUnixSeconds(call->response.not_after().seconds());
-          auto leaf = certs::Certificate::FromPem(cert.identity.chain_pem);
-          if (!leaf.ok() || !leaf->spiffe_id() || !(*leaf->spiffe_id() == id_)) {
-            result = absl::InternalError("the control plane answered with a certificate for "
-                                         "another identity");
-          } else {
-            cert.spiffe_id = leaf->spiffe_id()->ToString();
-            cert.not_after = leaf->not_after();
-            result = std::move(cert);
-          }
-        }
-        asio::post(main_, [this, alive, result = std::move(result)]() mutable {
-          if (!alive.expired()) OnResult(std::move(result));
+  Call* raw = call.get();
+  stub_->async()->Sign(
+      &raw->context, &raw->request, &raw->response,
+      [this, call, alive](grpc::Status status) mutable {
+        // Everything is decided and released on the main thread, never on gRPC's.
+        asio::post(main_, [this, alive, call = std::move(call), status]() {
+          if (!alive.expired()) OnResult(Decode(status, *call));
         });
       });
+}
+
+absl::StatusOr<WorkloadCertificate> IdentityClient::Decode(const grpc::Status& status,
+                                                           const Call& call) const {
+  if (!status.ok()) {
+    return absl::UnavailableError(absl::StrCat("certificate request to ", server_, " failed: ",
+                                               status.error_message()));
+  }
+  WorkloadCertificate cert;
+  cert.identity = {call.key_pem, call.response.certificate_chain_pem()};
+  cert.bundle_pem = call.response.trust_bundle_pem();
+  auto leaf = certs::Certificate::FromPem(cert.identity.chain_pem);
+  if (!leaf.ok() || !leaf->spiffe_id() || !(*leaf->spiffe_id() == id_)) {
+    return absl::InternalError("the control plane answered with a certificate for another "
+                               "identity");
+  }
+  cert.spiffe_id = leaf->spiffe_id()->ToString();
+  cert.not_after = leaf->not_after();
+  return cert;
 }
 
 void IdentityClient::OnResult(absl::StatusOr<WorkloadCertificate> result) {
@@ -126,6 +134,7 @@ void IdentityClient::OnResult(absl::StatusOr<WorkloadCertificate> result) {
   attempt_ = 0;
   if (current_) ++renewals_;
   current_ = *std::move(result);
+  ++certificate_generation_;
   if (!current_->bundle_pem.empty()) bundle_pem_ = current_->bundle_pem;
   LogInfo("certificate for ", current_->spiffe_id, " valid until ",
           absl::FormatTime(absl::RFC3339_sec, current_->not_after, absl::UTCTimeZone()));

@@ -17,6 +17,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "certs/spiffe_id.h"
+#include "outrigger/v1/identity.grpc.pb.h"
 #include "xds/grpc_tls.h"
 
 namespace outrigger::proxy {
@@ -45,7 +46,9 @@ class IdentityClient {
 
  private:
   IdentityClient(boost::asio::io_context& main) : main_(main), timer_(main) {}
+  struct Call;
   void Request();
+  absl::StatusOr<WorkloadCertificate> Decode(const grpc::Status& status, const Call& call) const;
   void OnResult(absl::StatusOr<WorkloadCertificate> result);
   void ScheduleIn(absl::Duration d);
 
@@ -58,6 +61,11 @@ class IdentityClient {
   certs::SpiffeId id_;
   OnCertificate on_certificate_;
   std::optional<WorkloadCertificate> current_;
+  uint64_t certificate_generation_ = 0;
+  uint64_t channel_generation_ = 0;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::shared_ptr<grpc::Channel> retired_channel_;
+  std::unique_ptr<v1::MeshCertificates::Stub> stub_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   bool in_flight_ = false;
   int attempt_ = 0;

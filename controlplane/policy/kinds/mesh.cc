@@ -28,6 +28,14 @@ void Load(const PolicyDocument& doc, PolicySet* set, PolicyErrors* errors) {
       mesh.endpoint_grace_period = *d;
     }
   }
+  if (!spec.mtls().empty()) {
+    if (spec.mtls() != "STRICT" && spec.mtls() != "PERMISSIVE" && spec.mtls() != "DISABLE") {
+      err.Add("spec.mtls", absl::StrCat("'", spec.mtls(),
+                                        "' is not STRICT, PERMISSIVE or DISABLE"));
+    } else {
+      mesh.mtls = spec.mtls();
+    }
+  }
   if (!set->mesh.meta.name.empty()) {
     err.Add("metadata.name", absl::StrCat("a policy has at most one Mesh; '", set->mesh.meta.name,
                                           "' is defined at ", set->mesh.meta.source.ToString()));
