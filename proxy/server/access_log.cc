@@ -37,6 +37,8 @@ bool AccessLog::Write(const RequestInfo& r) {
   AppendJsonString(r.request_id, &buf_);
   buf_ += ",\"x_forwarded_for\":";
   AppendJsonString(r.forwarded_for, &buf_);
+  buf_ += ",\"source_identity\":";
+  AppendJsonString(r.source_identity, &buf_);
   buf_ += "}\n";
   if (buf_.size() >= 64 * 1024) {
     Flush();

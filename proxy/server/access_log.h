@@ -29,6 +29,7 @@ struct RequestInfo {
   uint64_t bytes_sent = 0;
   absl::string_view request_id;
   absl::string_view forwarded_for;
+  absl::string_view source_identity;  // the client's SPIFFE ID (inbound mTLS), or ""
 };
 
 class AccessLog {

@@ -1111,6 +1111,7 @@ void Http1Session::LogRequest(double ms) {
   info.bytes_sent = bytes_sent_;
   info.request_id = request_id_;
   info.forwarded_for = forwarded_for_;
+  info.source_identity = peer_identity_;
   worker_.LogRequest(info);
 }
 
