@@ -240,6 +240,15 @@ absl::StatusOr<std::shared_ptr<const Snapshot>> BuildSnapshot(const v1::Bootstra
           !s.ok()) return error(s.message());
       out.rate_limit = rl;
     }
+    if (out.direction == Direction::kInbound &&
+        bootstrap.inbound_policy().authorization_size() > 0) {
+      auto authz = authz::Authorizer::FromProto(bootstrap.inbound_policy().authorization());
+      if (!authz.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("inbound_policy.", authz.status().message()));
+      }
+      out.authz = *std::move(authz);
+    }
     if (out.direction == Direction::kInbound) {
       switch (bootstrap.inbound_policy().tls_mode()) {
         case v1::DISABLE: out.tls_mode = TlsMode::kDisable; break;

@@ -15,6 +15,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "filters/authz/authorization.h"
 #include "filters/router/route_table.h"
 #include "proxy/upstream/load_balancer.h"
 #include "proxy/upstream/outlier_detector.h"
@@ -111,6 +112,7 @@ struct ListenerConfig {
   HttpOptions http;
   std::optional<router::RateLimitConfig> rate_limit;  // every request of the listener
   TlsMode tls_mode = TlsMode::kAuto;                   // inbound listeners only
+  std::shared_ptr<const authz::Authorizer> authz;      // inbound; null: no policy
   // Requests that match no route (listeners with one cluster) use this policy.
   router::RetryPolicy retry;
 };

@@ -39,6 +39,8 @@ bool AccessLog::Write(const RequestInfo& r) {
   AppendJsonString(r.forwarded_for, &buf_);
   buf_ += ",\"source_identity\":";
   AppendJsonString(r.source_identity, &buf_);
+  buf_ += ",\"authz\":";
+  AppendJsonString(r.authz, &buf_);
   buf_ += "}\n";
   if (buf_.size() >= 64 * 1024) {
     Flush();

@@ -30,6 +30,7 @@ struct RequestInfo {
   absl::string_view request_id;
   absl::string_view forwarded_for;
   absl::string_view source_identity;  // the client's SPIFFE ID (inbound mTLS), or ""
+  absl::string_view authz;  // "allow <policy>", "deny <policy>", "dry-run deny <policy>", or ""
 };
 
 class AccessLog {

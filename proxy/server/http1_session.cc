@@ -288,6 +288,7 @@ void Http1Session::BeginRequest() {
   stream_idle_timeout_ = listener_->http.stream_idle_timeout;
   route_timeout_ = absl::ZeroDuration();
   cstats_ = nullptr;
+  authz_note_.clear();
   counted_active_ = false;
   host_active_ = false;
   retry_active_ = false;
@@ -353,6 +354,28 @@ asio::awaitable<bool> Http1Session::HandleRequest() {
     }
   } else {
     cluster_name_ = listener_->cluster;
+  }
+
+  // Authorization (inbound): who is calling, and may they?
+  if (listener_->authz) {
+    auto header = [this](absl::string_view name) { return req_.headers.Get(name); };
+    const authz::Decision d = listener_->authz->Decide(
+        {peer_identity_, req_.path.empty() ? absl::string_view(req_.target) : req_.path,
+         req_.method, header});
+    if (!d.dry_run_denied_by.empty()) {
+      ++listener_stats_->authz_dry_run_denied;
+      authz_note_ = absl::StrCat("dry-run deny ", d.dry_run_denied_by);
+      LogInfo("authorization dry run: ", req_.method, " ", req_.path, " from ",
+              peer_identity_.empty() ? "an unauthenticated caller" : peer_identity_,
+              " would be denied (", d.dry_run_denied_by, ")");
+    }
+    if (!d.allowed) {
+      ++listener_stats_->authz_denied;
+      authz_note_ = d.policy.empty() ? std::string("deny (no ALLOW policy matches)")
+                                     : absl::StrCat("deny ", d.policy);
+      co_return co_await LocalReply(403, "RBAC: access denied\n", kRbacDenied, false);
+    }
+    if (authz_note_.empty() && !d.policy.empty()) authz_note_ = absl::StrCat("allow ", d.policy);
   }
 
   // Local rate limits (the listener's, then the route's), then fault injection.
@@ -1112,6 +1135,7 @@ void Http1Session::LogRequest(double ms) {
   info.request_id = request_id_;
   info.forwarded_for = forwarded_for_;
   info.source_identity = peer_identity_;
+  info.authz = authz_note_;
   worker_.LogRequest(info);
 }
 

@@ -96,6 +96,7 @@ class Http1Session : public std::enable_shared_from_this<Http1Session> {
   ListenerStats* listener_stats_;
   std::string client_ip_;
   std::string peer_identity_;  // the client's SPIFFE ID (inbound mTLS), or ""
+  std::string authz_note_;     // the authorization decision, for the access log
 
   // Per connection, reused across requests.
   boost::beast::flat_buffer in_;

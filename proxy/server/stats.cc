@@ -17,7 +17,8 @@ std::string ResponseFlagsString(uint16_t flags) {
       {kUpstreamTermination, "UC"}, {kUpstreamTimeout, "UT"}, {kDownstreamTermination, "DC"},
       {kDownstreamProtocolError, "DPE"}, {kStreamIdleTimeout, "SI"},
       {kUpstreamProtocolError, "UPE"}, {kUpstreamOverflow, "UO"}, {kRateLimited, "RL"},
-      {kFaultAbort, "FI"}, {kFaultDelay, "DI"}, {kRetryLimitExceeded, "URX"}};
+      {kFaultAbort, "FI"}, {kFaultDelay, "DI"}, {kRetryLimitExceeded, "URX"},
+      {kRbacDenied, "RBAC"}};
   std::string out;
   for (const auto& [bit, name] : kNames) {
     if (flags & bit) absl::StrAppend(&out, out.empty() ? "" : ",", name);
@@ -62,6 +63,8 @@ void ListenerStats::Merge(const ListenerStats& o) {
   tls_handshakes += o.tls_handshakes;
   tls_handshake_errors += o.tls_handshake_errors;
   tls_plaintext_refused += o.tls_plaintext_refused;
+  authz_denied += o.authz_denied;
+  authz_dry_run_denied += o.authz_dry_run_denied;
 }
 
 void ClusterStats::Merge(const ClusterStats& o) {
@@ -145,6 +148,12 @@ std::string WorkerStats::RenderPrometheus() const {
   gauge_or_counter("outrigger_downstream_tls_plaintext_refused_total", "counter",
                    "Connections refused by STRICT mTLS (plaintext, or TLS without a certificate).",
                    [](const ListenerStats& s) { return s.tls_plaintext_refused; });
+  gauge_or_counter("outrigger_authz_denied_total", "counter",
+                   "Requests denied by authorization policy (403, flag RBAC).",
+                   [](const ListenerStats& s) { return s.authz_denied; });
+  gauge_or_counter("outrigger_authz_dry_run_denied_total", "counter",
+                   "Requests a dry-run authorization policy would have denied (not denied).",
+                   [](const ListenerStats& s) { return s.authz_dry_run_denied; });
   auto cluster_metric = [&](const char* metric, const char* type, const char* help, auto get) {
     absl::StrAppend(&out, "# HELP ", metric, " ", help, "\n# TYPE ", metric, " ", type, "\n");
     for (const auto& [name, s] : cs) {

@@ -27,6 +27,7 @@ enum ResponseFlag : uint16_t {
   kFaultAbort = 1 << 11,              // FI: fault injection answered
   kFaultDelay = 1 << 12,              // DI: fault injection delayed the request
   kRetryLimitExceeded = 1 << 13,      // URX: retries (or the retry budget) ran out
+  kRbacDenied = 1 << 14,              // RBAC: denied by authorization policy
 };
 // "-" for none, else short names joined by ',' ("UF,UC").
 std::string ResponseFlagsString(uint16_t flags);
@@ -58,6 +59,8 @@ struct ListenerStats {
   uint64_t tls_handshakes = 0;
   uint64_t tls_handshake_errors = 0;      // failed handshakes (no or bad certificate, ...)
   uint64_t tls_plaintext_refused = 0;     // STRICT: plaintext, or TLS without a certificate
+  uint64_t authz_denied = 0;
+  uint64_t authz_dry_run_denied = 0;      // would have been denied by a dry-run policy
   void Merge(const ListenerStats& other);
 };
 
