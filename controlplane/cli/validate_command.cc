@@ -15,7 +15,8 @@ constexpr absl::string_view kUsage = R"(usage: outrigger validate PATH
 Checks mesh policy without a control plane: PATH is a YAML file or a directory of *.yaml / *.yml
 files, each holding one or more "---"-separated documents of these kinds:
   v1 Service, discovery.k8s.io/v1 EndpointSlice, gateway.networking.k8s.io/v1 HTTPRoute,
-  outrigger.dev/v1alpha1 Mesh, TrafficPolicy, HTTPFault and LocalRateLimit
+  outrigger.dev/v1alpha1 Mesh, TrafficPolicy, HTTPFault, LocalRateLimit, AuthorizationPolicy
+  and MeshTLS
 The checks are the control plane's own. Every error is printed as FILE:LINE:COL: field: problem.
 
 Exit status: 0 when the policy is valid, 1 when it is not, 2 on a usage error.

@@ -186,13 +186,8 @@ const View::Type& ViewBuilderImpl::Inbound(const v1::Node& node) {
   if (it == inbound_cache_.end()) {
     View view;
     if (policy_) {
-      v1::InboundPolicy inbound = BuildInboundPolicy(*policy_, node);
-      if (!trust_domain_.empty()) {
-        const std::string& m = policy_->mesh.mtls;
-        inbound.set_tls_mode(m == "STRICT" ? v1::STRICT
-                             : m == "DISABLE" ? v1::DISABLE
-                                              : v1::PERMISSIVE);
-      }
+      const v1::InboundPolicy inbound =
+          BuildInboundPolicy(*policy_, node, /*mesh_ca=*/!trust_domain_.empty());
       view.Set(kInboundPolicyType, {Pack(inbound.name(), inbound)});
     }
     it = inbound_cache_.emplace(key, view.Get(kInboundPolicyType)).first;
@@ -236,13 +231,13 @@ View ViewBuilderImpl::Compute(const std::string& ns,
       if (!w.node.inbound_address().empty() && SelectsNode(service, w.node)) {
         auto* ep = cla.add_endpoints();
         ep->set_address(w.node.inbound_address());
-        // A sidecar: its peers speak mTLS to it and check it is who registered (unless the
-        // mesh's mTLS is off).
-        if (!trust_domain_.empty() && policy_->mesh.mtls != "DISABLE") {
-          ep->set_spiffe_id(absl::StrCat("spiffe://", trust_domain_, "/ns/",
-                                         w.node.namespace_().empty() ? "default"
-                                                                     : w.node.namespace_(),
-                                         "/sa/", w.node.service()));
+        // A sidecar: its peers speak mTLS to it and check it is who registered, unless its
+        // workload's mTLS mode (MeshTLS, else Mesh.spec.mtls) is DISABLE: then plaintext.
+        if (!trust_domain_.empty() && EffectiveTlsMode(*policy_, w.node) != v1::DISABLE) {
+          ep->set_spiffe_id(
+              absl::StrCat("spiffe://", trust_domain_, "/ns/",
+                           w.node.namespace_().empty() ? "default" : w.node.namespace_(), "/sa/",
+                           w.node.service()));
         }
       }
     }

@@ -24,8 +24,9 @@ class ViewBuilderImpl {
  public:
   void SetPolicy(std::shared_ptr<const policy::PolicySet> policy);
   // With the mesh CA on: sidecar endpoints carry the SPIFFE ID their peers must present
-  // (spiffe://<trust_domain>/ns/<namespace>/sa/<service>), and InboundPolicy carries the
-  // mesh's mTLS mode. Empty (the default): plaintext mesh.
+  // (spiffe://<trust_domain>/ns/<namespace>/sa/<service>) unless the workload's mTLS mode is
+  // DISABLE, and InboundPolicy carries that mode (EffectiveTlsMode in inbound_policy.h). Empty
+  // (the default): plaintext mesh.
   void SetTrustDomain(std::string trust_domain) {
     trust_domain_ = std::move(trust_domain);
     cache_.clear();

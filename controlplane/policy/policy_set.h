@@ -1,7 +1,8 @@
 // The mesh policy as the rest of the control plane sees it: plain C++ structs, one per kind of
-// document (Service, EndpointSlice, HTTPRoute, Mesh, TrafficPolicy, HTTPFault, LocalRateLimit),
-// checked whole and defaulted by the loader (loader.h). Every resource remembers where it was
-// written, so later errors can point at the YAML. No protobuf type crosses this boundary.
+// document (Service, EndpointSlice, HTTPRoute, Mesh, TrafficPolicy, HTTPFault, LocalRateLimit,
+// AuthorizationPolicy, MeshTLS), checked whole and defaulted by the loader (loader.h). Every
+// resource remembers where it was written, so later errors can point at the YAML. No protobuf type
+// crosses this boundary.
 #ifndef OUTRIGGER_CONTROLPLANE_POLICY_POLICY_SET_H_
 #define OUTRIGGER_CONTROLPLANE_POLICY_POLICY_SET_H_
 
@@ -369,6 +370,56 @@ struct LocalRateLimit {
   TokenBucket bucket;
 };
 
+// ---- outrigger.dev/v1alpha1 AuthorizationPolicy -----------------------------------------------
+// Who may call a workload; enforced by the workload's own sidecar (filters/authz).
+
+enum class AuthorizationAction { kAllow, kDeny };
+
+// The header `name` (lower-cased) is present with one of `values`.
+struct HeaderCondition {
+  std::string name;
+  std::vector<std::string> values;  // never empty
+};
+
+// Every non-empty condition must hold; within one, any value may match. No condition at all:
+// every request matches. Principals and paths are "exact", "prefix*" ("*suffix" and "*" for
+// principals too); as written.
+struct AuthorizationRule {
+  std::vector<std::string> principals;
+  std::vector<std::string> namespaces;
+  std::vector<std::string> paths;
+  std::vector<std::string> methods;
+  std::vector<HeaderCondition> headers;
+  std::vector<std::string> not_principals;
+  std::vector<std::string> not_paths;
+};
+
+struct AuthorizationPolicy {
+  ObjectMeta meta;
+  // A Service in meta.ns: the workloads it selects. "": every workload of meta.ns.
+  std::string target_name;
+  AuthorizationAction action = AuthorizationAction::kAllow;
+  bool dry_run = false;  // mode DryRun
+  // The policy matches a request that matches any rule; without rules it matches nothing (an
+  // ALLOW policy without rules allows nothing).
+  std::vector<AuthorizationRule> rules;
+
+  ObjectKey target() const { return {meta.ns, target_name}; }
+};
+
+// ---- outrigger.dev/v1alpha1 MeshTLS -------------------------------------------------------------
+// The inbound mTLS mode of a Service's workloads, or of a whole namespace's (target_name "").
+// Precedence: a MeshTLS whose target Service selects the workload, then the namespace's, then
+// Mesh.mtls, then PERMISSIVE.
+
+struct MeshTls {
+  ObjectMeta meta;
+  std::string target_name;  // a Service in meta.ns; "": namespace-wide
+  std::string mode;         // "STRICT", "PERMISSIVE" or "DISABLE"
+
+  ObjectKey target() const { return {meta.ns, target_name}; }
+};
+
 // ---- the whole policy -------------------------------------------------------------------------
 
 // One loaded document, in the order read: what `outrigger validate` counts.
@@ -385,6 +436,8 @@ struct PolicySet {
   std::map<ObjectKey, TrafficPolicy> traffic_policies;
   std::map<ObjectKey, HttpFault> http_faults;
   std::map<ObjectKey, LocalRateLimit> local_rate_limits;
+  std::map<ObjectKey, AuthorizationPolicy> authorization_policies;
+  std::map<ObjectKey, MeshTls> mesh_tls;
   Mesh mesh;  // defaults when no Mesh document was given
 
   std::vector<std::string> files;     // the files read, in order

@@ -97,4 +97,34 @@ std::optional<double> PercentField(absl::string_view path, bool has, double valu
   return value;
 }
 
+std::string TargetServiceName(const v1::PolicyTargetReference& in, absl::string_view what,
+                              FieldErrors* err) {
+  if (in.has_group() && !in.group().empty() && in.group() != "core") {
+    err->Add("spec.targetRef.group",
+             absl::StrCat("'", in.group(), "': a Service is in the core group (\"\")"));
+  }
+  if (in.kind().empty()) {
+    err->Add("spec.targetRef.kind", "required: Service");
+  } else if (in.kind() != "Service") {
+    err->Add("spec.targetRef.kind",
+             absl::StrCat("'", in.kind(), "' is not supported: ", what, " targets a Service"));
+  }
+  if (in.name().empty()) {
+    err->Add("spec.targetRef.name", "required: the Service this policy applies to");
+  } else {
+    err->Check("spec.targetRef.name", CheckDnsLabel(in.name()));
+  }
+  return in.name();
+}
+
+bool CheckTargetServiceDefined(const PolicySet& set, const ObjectMeta& meta,
+                               const ObjectKey& target, absl::string_view what,
+                               PolicyErrors* errors) {
+  if (set.FindService(target) != nullptr || Declared(set, "Service", target)) return true;
+  errors->Add(*meta.fields, "spec.targetRef.name",
+              absl::StrCat("Service ", target.ToString(), " is not defined in the policy (", what,
+                           " targets a Service of its own namespace)"));
+  return false;
+}
+
 }  // namespace outrigger::policy

@@ -5,9 +5,11 @@
 #define OUTRIGGER_CONTROLPLANE_POLICY_KINDS_KIND_SUPPORT_H_
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/strings/string_view.h"
 #include "controlplane/policy/kind.h"
@@ -69,6 +71,35 @@ std::optional<uint32_t> RangeField(absl::string_view path, bool has, int64_t val
 // A percentage, 0 to 100 (fractions allowed).
 std::optional<double> PercentField(absl::string_view path, bool has, double value,
                                    FieldErrors* err);
+
+// The Service named by a policy's spec.targetRef (GEP-713: group "" or "core", kind Service, a
+// name), checked. `what` names the policy for messages ("a TrafficPolicy").
+std::string TargetServiceName(const v1::PolicyTargetReference& in, absl::string_view what,
+                              FieldErrors* err);
+// Whether the Service `target` of the policy `meta` is defined (or at least declared by a document
+// that failed to load); else adds the error at spec.targetRef.name.
+bool CheckTargetServiceDefined(const PolicySet& set, const ObjectMeta& meta,
+                               const ObjectKey& target, absl::string_view what,
+                               PolicyErrors* errors);
+
+// The loaded resources of `kind` in the order their documents were read, leaving out documents
+// whose name was already taken (the loader reports those): checks that report "the second one"
+// follow the files.
+template <typename T>
+std::vector<const T*> InFileOrder(const PolicySet& set, absl::string_view kind,
+                                  const std::map<ObjectKey, T>& loaded) {
+  std::vector<const T*> out;
+  for (const ResourceId& r : set.resources) {
+    if (r.kind != kind) continue;
+    auto it = loaded.find(r.key);
+    if (it == loaded.end() || it->second.meta.source.file != r.source.file ||
+        it->second.meta.source.line != r.source.line) {
+      continue;
+    }
+    out.push_back(&it->second);
+  }
+  return out;
+}
 
 // The largest count a policy field takes (what an int32 holds).
 inline constexpr int64_t kMaxCount = 2147483647;

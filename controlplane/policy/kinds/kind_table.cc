@@ -8,18 +8,21 @@
 
 namespace outrigger::policy {
 
-const PolicyKind& ServiceKind();         // kinds/service.cc
-const PolicyKind& EndpointSliceKind();   // kinds/endpoint_slice.cc
-const PolicyKind& HttpRouteKind();       // kinds/http_route.cc
-const PolicyKind& MeshKind();            // kinds/mesh.cc
-const PolicyKind& TrafficPolicyKind();   // kinds/traffic_policy.cc
-const PolicyKind& HttpFaultKind();       // kinds/http_fault.cc
-const PolicyKind& LocalRateLimitKind();  // kinds/local_rate_limit.cc
+const PolicyKind& ServiceKind();              // kinds/service.cc
+const PolicyKind& EndpointSliceKind();        // kinds/endpoint_slice.cc
+const PolicyKind& HttpRouteKind();            // kinds/http_route.cc
+const PolicyKind& MeshKind();                 // kinds/mesh.cc
+const PolicyKind& TrafficPolicyKind();        // kinds/traffic_policy.cc
+const PolicyKind& HttpFaultKind();            // kinds/http_fault.cc
+const PolicyKind& LocalRateLimitKind();       // kinds/local_rate_limit.cc
+const PolicyKind& AuthorizationPolicyKind();  // kinds/authorization_policy.cc
+const PolicyKind& MeshTlsKind();              // kinds/mesh_tls.cc
 
 const std::vector<const PolicyKind*>& PolicyKinds() {
   static const auto* kinds = new std::vector<const PolicyKind*>{
-      &ServiceKind(),       &EndpointSliceKind(), &HttpRouteKind(),      &MeshKind(),
-      &TrafficPolicyKind(), &HttpFaultKind(),     &LocalRateLimitKind(),
+      &ServiceKind(),        &EndpointSliceKind(),       &HttpRouteKind(),
+      &MeshKind(),           &TrafficPolicyKind(),       &HttpFaultKind(),
+      &LocalRateLimitKind(), &AuthorizationPolicyKind(), &MeshTlsKind(),
   };
   return *kinds;
 }

@@ -33,25 +33,6 @@ constexpr std::pair<absl::string_view, LoadBalancerType> kLbTypes[] = {
     {"Random", LoadBalancerType::kRandom},
 };
 
-std::string TargetRefName(const v1::PolicyTargetReference& in, FieldErrors* err) {
-  if (in.has_group() && !in.group().empty() && in.group() != "core") {
-    err->Add("spec.targetRef.group",
-             absl::StrCat("'", in.group(), "': a Service is in the core group (\"\")"));
-  }
-  if (in.kind().empty()) {
-    err->Add("spec.targetRef.kind", "required: Service");
-  } else if (in.kind() != "Service") {
-    err->Add("spec.targetRef.kind",
-             absl::StrCat("'", in.kind(), "' is not supported: a TrafficPolicy targets a Service"));
-  }
-  if (in.name().empty()) {
-    err->Add("spec.targetRef.name", "required: the Service this policy applies to");
-  } else {
-    err->Check("spec.targetRef.name", CheckDnsLabel(in.name()));
-  }
-  return in.name();
-}
-
 std::optional<ConsistentHash> ConvertHash(const v1::ConsistentHashPolicy& in, FieldErrors* err) {
   const std::string path = "spec.loadBalancer.consistentHash";
   const int given = in.has_header() + in.has_cookie() + (in.has_source_i_p() && in.source_i_p());
@@ -257,7 +238,7 @@ void Load(const PolicyDocument& doc, PolicySet* set, PolicyErrors* errors) {
             "required: the Service this policy applies to "
             "({group: \"\", kind: Service, name: ...})");
   } else {
-    policy.target_name = TargetRefName(spec.target_ref(), &err);
+    policy.target_name = TargetServiceName(spec.target_ref(), "a TrafficPolicy", &err);
   }
   if (spec.has_load_balancer())
     policy.load_balancer = ConvertLoadBalancer(spec.load_balancer(), &err);
@@ -279,33 +260,20 @@ void Load(const PolicyDocument& doc, PolicySet* set, PolicyErrors* errors) {
 // order, is the error; it names where the first is).
 void Check(const PolicySet& set, PolicyErrors* errors) {
   std::map<ObjectKey, const TrafficPolicy*> by_target;
-  for (const ResourceId& r : set.resources) {
-    if (r.kind != "TrafficPolicy") continue;
-    auto it = set.traffic_policies.find(r.key);
-    if (it == set.traffic_policies.end() || !(it->second.meta.source.file == r.source.file &&
-                                              it->second.meta.source.line == r.source.line)) {
-      continue;  // a duplicate name: reported by the loader
-    }
-    const TrafficPolicy& policy = it->second;
+  for (const TrafficPolicy* p : InFileOrder(set, "TrafficPolicy", set.traffic_policies)) {
+    const TrafficPolicy& policy = *p;
     if (policy.target_name.empty()) continue;  // reported already
-    FieldErrors err(*policy.meta.fields, errors);
     const ObjectKey target = policy.target();
-    if (set.FindService(target) == nullptr && !Declared(set, "Service", target)) {
-      err.Add("spec.targetRef.name", absl::StrCat("Service ", target.ToString(),
-                                                  " is not defined in the policy (a "
-                                                  "TrafficPolicy targets a Service of "
-                                                  "its own namespace)"));
-      continue;
-    }
+    if (!CheckTargetServiceDefined(set, policy.meta, target, "a TrafficPolicy", errors)) continue;
     auto [first, fresh] = by_target.emplace(target, &policy);
     if (!fresh) {
       const TrafficPolicy& other = *first->second;
-      err.Add("spec.targetRef.name",
-              absl::StrCat("Service ", target.ToString(), " already has TrafficPolicy ",
-                           other.meta.key().ToString(), " (at ",
-                           other.meta.fields->Locate("spec.targetRef.name")
-                               .value_or(other.meta.source.ToString()),
-                           "); a Service takes one TrafficPolicy: merge them"));
+      errors->Add(*policy.meta.fields, "spec.targetRef.name",
+                  absl::StrCat("Service ", target.ToString(), " already has TrafficPolicy ",
+                               other.meta.key().ToString(), " (at ",
+                               other.meta.fields->Locate("spec.targetRef.name")
+                                   .value_or(other.meta.source.ToString()),
+                               "); a Service takes one TrafficPolicy: merge them"));
     }
   }
 }
