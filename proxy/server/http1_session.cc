@@ -356,6 +356,18 @@ asio::awaitable<bool> Http1Session::HandleRequest() {
     cluster_name_ = listener_->cluster;
   }
 
+  // A listener switched to STRICT mTLS also stops serving plaintext connections already open
+  // (the newest snapshot decides: this connection may have waited idle under an older one).
+  const ListenerConfig* latest = worker_.snapshot()->FindListener(listener_name_);
+  if (listener_->direction == Direction::kInbound && peer_identity_.empty() &&
+      latest != nullptr && latest->tls_mode == TlsMode::kStrict) {
+    ++listener_stats_->tls_plaintext_refused;
+    LogDebug("STRICT mTLS on ", listener_name_, ": closing a connection from ", client_ip_,
+             " without a mesh identity");
+    linger_ = !req_parser_->is_done();
+    co_return false;
+  }
+
   // Authorization (inbound): who is calling, and may they?
   if (listener_->authz) {
     auto header = [this](absl::string_view name) { return req_.headers.Get(name); };
@@ -810,12 +822,18 @@ asio::awaitable<bool> Http1Session::StartUpstreamTls(UpstreamConnection& conn) {
   conn.stream.WrapTls(*tls->client);
   connecting_ = &conn.stream.socket();  // the socket moved into the TLS stream
   SSL* ssl = conn.stream.tls().native_handle();
-  if (host_->tls_session) SSL_set_session(ssl, host_->tls_session.get());
+  std::shared_ptr<SSL_SESSION> session;
+  while (!session && !host_->tls_sessions.empty()) {
+    session = std::move(host_->tls_sessions.back());
+    host_->tls_sessions.pop_back();
+    if (!SSL_SESSION_is_resumable(session.get())) session.reset();
+  }
+  if (session) SSL_set_session(ssl, session.get());
+  SetTlsSessionSink(ssl, host_.get());  // collects the peer's new tickets
   auto [ec] = co_await conn.stream.Handshake(asio::ssl::stream_base::client);
   connecting_ = nullptr;
   if (ec) {
     ++host_->stats->tls_handshake_errors;
-    host_->tls_session.reset();
     LogDebug("mTLS to ", host_->address_text, " (", cluster_name_, "): ", ec.message());
     co_return false;
   }

@@ -12,6 +12,11 @@ namespace outrigger::proxy {
 
 namespace {
 
+int SinkIndex() {
+  static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
+
 // Asio's ssl::context adopts (and frees) the SSL_CTX it is given: hand it its own reference.
 std::shared_ptr<boost::asio::ssl::context> Adopt(const certs::SslContextPtr& ctx) {
   SSL_CTX_up_ref(ctx.get());
@@ -19,6 +24,10 @@ std::shared_ptr<boost::asio::ssl::context> Adopt(const certs::SslContextPtr& ctx
 }
 
 }  // namespace
+
+void SetTlsSessionSink(SSL* ssl, TlsSessionSink* sink) {
+  SSL_set_ex_data(ssl, SinkIndex(), sink);
+}
 
 absl::StatusOr<std::shared_ptr<const TlsState>> MakeTlsState(const std::string& key_pem,
                                                              const std::string& chain_pem,
@@ -39,6 +48,14 @@ absl::StatusOr<std::shared_ptr<const TlsState>> MakeTlsState(const std::string& 
                                               .require_peer_certificate = true,
                                               .alpn = {"http/1.1"}});
   if (!client.ok()) return client.status();
+  // Every session ticket a mesh peer sends is kept by the host it came from (single use each),
+  // so that many new connections to it can resume at once.
+  SSL_CTX_sess_set_new_cb(client->get(), [](SSL* ssl, SSL_SESSION* session) -> int {
+    auto* sink = static_cast<TlsSessionSink*>(SSL_get_ex_data(ssl, SinkIndex()));
+    if (sink == nullptr) return 0;
+    sink->Add(session);
+    return 1;  // we keep the reference
+  });
   auto state = std::make_shared<TlsState>();
   state->server = Adopt(*server);
   state->client = Adopt(*client);

@@ -14,6 +14,18 @@
 
 namespace outrigger::proxy {
 
+// Where a client connection's new TLS session tickets go: the upstream host, which offers each
+// once to a later connection. Takes ownership of `session`.
+class TlsSessionSink {
+ public:
+  virtual ~TlsSessionSink() = default;
+  virtual void Add(struct ssl_session_st* session) = 0;
+};
+
+// Attaches `sink` to a client SSL. (Not SSL_set_app_data: Asio's engine owns that slot and
+// deletes what it holds.)
+void SetTlsSessionSink(struct ssl_st* ssl, TlsSessionSink* sink);
+
 struct TlsState {
   std::shared_ptr<boost::asio::ssl::context> server;
   std::shared_ptr<boost::asio::ssl::context> client;

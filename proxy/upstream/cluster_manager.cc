@@ -58,18 +58,18 @@ std::unique_ptr<UpstreamConnection> HostPool::TakeIdle(SteadyTime now) {
   return nullptr;
 }
 
+void HostPool::Add(SSL_SESSION* session) {
+  constexpr size_t kMaxSessions = 16;
+  if (tls_sessions.size() >= kMaxSessions) tls_sessions.erase(tls_sessions.begin());  // oldest
+  tls_sessions.emplace_back(session, SSL_SESSION_free);
+}
+
 void HostPool::Release(std::unique_ptr<UpstreamConnection> conn, SteadyTime now) {
   HostPool& host = *conn->host;
   if (host.retired || host.idle.size() >= host.max_idle || conn->in.size() != 0) {
     return;  // closed by the destructor
   }
   conn->idle_since = now;
-  if (conn->stream.is_tls()) {
-    // TLS 1.3 tickets arrive after the handshake: take the session once a whole exchange is done.
-    if (SSL_SESSION* s = SSL_get1_session(conn->stream.tls().native_handle())) {
-      host.tls_session.reset(s, SSL_SESSION_free);
-    }
-  }
   host.idle.push_back(std::move(conn));
 }
 
@@ -163,7 +163,7 @@ void ClusterManager::Update(const Snapshot& snapshot) {
       if (host->spiffe_id != ep.spiffe_id) {
         host->spiffe_id = ep.spiffe_id;
         host->idle.clear();  // connections made for another identity (or plaintext) go
-        host->tls_session.reset();
+        host->tls_sessions.clear();
       }
       host->idle_timeout = absl::ToChronoNanoseconds(config->idle_timeout);
       host->connect_timeout = config->connect_timeout;

@@ -18,6 +18,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "filters/retry/retry_budget.h"
 #include "proxy/net/transport.h"
+#include "proxy/server/tls_state.h"
 #include "proxy/config/snapshot.h"
 #include "proxy/server/stats.h"
 #include "proxy/upstream/load_balancer.h"
@@ -45,7 +46,7 @@ struct UpstreamConnection {
 };
 
 // One upstream host of one cluster on one worker. The load balancer sees it as an LbHost.
-struct HostPool : lb::LbHost, std::enable_shared_from_this<HostPool> {
+struct HostPool : lb::LbHost, TlsSessionSink, std::enable_shared_from_this<HostPool> {
   Address address;
   std::string address_text;
   boost::asio::ip::tcp::endpoint endpoint;
@@ -58,10 +59,14 @@ struct HostPool : lb::LbHost, std::enable_shared_from_this<HostPool> {
   OutlierHostState outlier;
   bool health_check_failed = false;  // set by the active health checker
   std::string spiffe_id;             // a mesh peer: connect with mTLS and expect this identity
-  // The last TLS session with this host, to resume the next handshake (cheap repeat connects).
-  std::shared_ptr<SSL_SESSION> tls_session;
+  // TLS sessions with this host to resume new connections with (cheap repeat connects). TLS 1.3
+  // tickets are single-use: each new connection takes one, each finished exchange adds its
+  // connection's newest; a few are kept so that parallel connects all resume.
+  std::vector<std::shared_ptr<SSL_SESSION>> tls_sessions;
 
   bool eligible() const { return !outlier.ejected && !health_check_failed; }
+  // A new TLS session ticket from this host (kept up to a few, each used once).
+  void Add(SSL_SESSION* session) override;
   // A pooled connection that is still open, or nullptr.
   std::unique_ptr<UpstreamConnection> TakeIdle(SteadyTime now);
   // Returns a connection whose last exchange ended cleanly to its host's pool.
