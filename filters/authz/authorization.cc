@@ -153,18 +153,19 @@ Decision Authorizer::Decide(const Request& q) const {
   Decision d;
   const absl::string_view path = q.path.substr(0, q.path.find('?'));
   // Dry-run policies: what they would say, reported only.
-  bool dry_allow_exists = false, dry_allowed = false;
+  std::string dry_allow_names;
+  bool dry_allowed = false;
   for (const Policy& p : policies_) {
     if (!p.dry_run) continue;
     const bool match = PolicyMatches(p, q, path);
     if (p.deny && match && d.dry_run_denied_by.empty()) d.dry_run_denied_by = p.name;
     if (!p.deny) {
-      dry_allow_exists = true;
+      absl::StrAppend(&dry_allow_names, dry_allow_names.empty() ? "" : ", ", p.name);
       dry_allowed = dry_allowed || match;
     }
   }
-  if (d.dry_run_denied_by.empty() && dry_allow_exists && !dry_allowed) {
-    d.dry_run_denied_by = "no matching ALLOW policy (dry run)";
+  if (d.dry_run_denied_by.empty() && !dry_allow_names.empty() && !dry_allowed) {
+    d.dry_run_denied_by = absl::StrCat("no ALLOW policy matches: ", dry_allow_names);
   }
   // Enforced: DENY first, then ALLOW.
   bool allow_exists = false;

@@ -7,12 +7,18 @@
 # (plaintext, TLS without a certificate, a mesh-valid certificate made with the CA key, a foreign
 # CA, an expired certificate, a certificate without a SPIFFE ID; plaintext keep-alive connections
 # opened before the switch), DISABLE, a callee that presents another identity, leaf rotation
-# under load with no failed request, and no private key in any output at --log-level debug.
+# under load with no failed request, no private key in any output at --log-level debug, a root
+# rotation under load (docs/security.md: new root in trust-bundle.pem, then --ca-cert/--ca-key
+# with the old root kept trusted, control plane restarted on the same --xds port), and
+# AuthorizationPolicy with mesh identities (ALLOW by principal and method, DENY by path, plaintext
+# callers without a principal, a live switch to DryRun).
 #
 # Client certificates are made with the openssl CLI (OpenSSL 3.0): the mesh CA's key is in
 # CADIR/ca-key.pem; an expired certificate comes from `openssl ca -startdate/-enddate`.
 
 import os
+import re
+import signal
 import socket
 import ssl
 import subprocess
@@ -88,16 +94,27 @@ def policy_dir(mode=None, extra_docs=None):
     return d
 
 
-def start_control(ca_dir, extra=(), policy=None, name="outrigger-control"):
-    """outrigger-control with the mesh CA in ca_dir; `.xds`, `.admin`, `.policy`, `.ca_dir`."""
+def start_control(ca_dir, extra=(), policy=None, name="outrigger-control", xds="127.0.0.1:0"):
+    """outrigger-control with the mesh CA in ca_dir; `.xds`, `.admin`, `.policy`, `.ca_dir`,
+    `.extra`."""
     policy = policy or policy_dir()
     p = h.Process(name, [h.bin_path("outrigger-control"), "--policy", policy,
-                         "--xds", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--debounce", "50ms",
+                         "--xds", xds, "--admin", "127.0.0.1:0", "--debounce", "50ms",
                          "--ca-dir", ca_dir, *extra], env=h.clean_env())
     p.xds = p.wait_for_listen("xds")
     p.admin = p.wait_for_listen("admin")
-    p.policy, p.ca_dir = policy, ca_dir
+    p.policy, p.ca_dir, p.extra = policy, ca_dir, list(extra)
     return p
+
+
+def restart_control(cp, extra=None, name=None):
+    """SIGTERM to cp, then a new control plane on the same --xds address, policy and --ca-dir,
+    with `extra` flags (default: cp's own)."""
+    cp.send_signal(signal.SIGTERM)
+    cp.wait_exit(10)
+    extra = cp.extra if extra is None else extra
+    return start_control(cp.ca_dir, extra, policy=cp.policy, name=name or f"{cp.name}'",
+                         xds=cp.xds)
 
 
 CLI_OUTPUTS = []   # (argv, stdout, stderr) of every CLI run, for the key-leak check
@@ -871,6 +888,307 @@ def test_no_private_key_in_logs():
         assert key_body[:40] not in text, f"the CA key's bytes appear in {where}"
 
 
+# --------------------------------------------------------------------------------------------
+# Rotating the root (docs/security.md, "Rotating the root")
+
+
+def write_atomic(path, content):
+    """Writes path through a temporary file outside its directory and os.replace."""
+    tmp = fresh_path("atomic-tmp")
+    with open(tmp, "w") as f:
+        f.write(content)
+    os.replace(tmp, path)
+
+
+def read_text(path):
+    with open(path) as f:
+        return f.read()
+
+
+def make_new_root(d):
+    """The mesh's next root: P-256, CA:TRUE, keyCertSign/cRLSign, URI SAN spiffe://<td>; its key
+    as PKCS#8 PEM. Returns (cert, key)."""
+    os.makedirs(d, exist_ok=True)
+    _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+             "-keyout", "new-root-key-raw.pem", "-out", "new-root.pem", "-days", "365",
+             "-subj", f"/O=outrigger/CN={TRUST_DOMAIN} root 2",
+             "-addext", "basicConstraints=critical,CA:TRUE",
+             "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+             "-addext", f"subjectAltName=URI:spiffe://{TRUST_DOMAIN}", cwd=d)
+    _openssl("pkcs8", "-topk8", "-nocrypt", "-in", "new-root-key-raw.pem",
+             "-out", "new-root-key.pem", cwd=d)
+    return os.path.join(d, "new-root.pem"), os.path.join(d, "new-root-key.pem")
+
+
+def server_chain_verifies(addr, client, cafile, path):
+    """tls_request against reviews' inbound verifying its certificate against cafile only:
+    (True, status) or (False, the verification error)."""
+    try:
+        status, uris = tls_request(addr, path, *client, cafile)
+    except ssl.SSLCertVerificationError as e:
+        return False, f"{e.verify_message} ({e.verify_code})"
+    assert uris == [spiffe("reviews")], f"the reviews sidecar presents {uris}"
+    return True, status
+
+
+def show_server_issuer(addr, client):
+    """openssl s_client -showcerts with a client certificate: the issuer line of the first
+    certificate the server sent (its leaf)."""
+    argv = ["openssl", "s_client", "-connect", addr, "-showcerts", "-cert", client[0],
+            "-key", client[1]]
+    r = subprocess.run(argv, input=b"", capture_output=True, timeout=15, env=h.clean_env())
+    out = r.stdout.decode("utf-8", "replace")
+    for line in out.splitlines():
+        if line.strip().startswith("i:"):
+            return line.strip()
+    return f"(no certificate shown; exit {r.returncode}: {r.stderr.decode()[-200:]})"
+
+
+def test_root_rotation_under_load():
+    ttl = ["--cert-ttl", "10s"]
+    mesh = Mesh(mode="STRICT", cp_extra=ttl)
+    mesh.wait_strict()
+    ca_dir = mesh.ca_dir
+    old_root_pem = read_text(mesh.ca_pem)
+    old_ca = (mesh.ca_pem, os.path.join(ca_dir, "ca-key.pem"))
+    certs_dir = fresh_path("rotation")
+    new_root, new_key = make_new_root(certs_dir)
+    new_root_pem = read_text(new_root)
+    with open(new_key) as f:
+        assert f.readline().strip() == "-----BEGIN PRIVATE KEY-----", "the key is not PKCS#8"
+    # Mesh clients of our own (productpage's identity), one from each root.
+    client_old = make_leaf(certs_dir, "client-old", *old_ca, f"URI:{spiffe('productpage')}")
+    client_new = make_leaf(certs_dir, "client-new", new_root, new_key,
+                           f"URI:{spiffe('productpage')}")
+    admins = {p.name: p.addr["admin"] for p in (mesh.reviews, mesh.front)}
+    sidecar_bundles = {p.name: p.argv[p.argv.index("--ca-bundle") + 1]
+                       for p in (mesh.reviews, mesh.front)}
+
+    def renewals():
+        return {n: m0(a, "outrigger_certificate_renewals_total") for n, a in admins.items()}
+
+    def full_handshakes():
+        return mesh.up("outrigger_upstream_tls_handshakes_total") - \
+            mesh.up("outrigger_upstream_tls_resumed_total")
+
+    def wait_renewed(base, n, what, timeout=30):
+        def done():
+            cur = renewals()
+            return cur if all(cur[k] >= base[k] + n for k in base) else None
+        return h.poll_until(done, timeout, f"both sidecars to renew {n} times {what} "
+                            f"(renewals at the restart: {base})", interval=0.2)
+
+    notes = []
+    bursts = []
+    load = Load(mesh.outbound, max_seconds=120)
+    try:
+        h.poll_until(lambda: load.sent >= 20, 10, "the background load to start")
+        # Before: reviews presents a leaf of the old root; a client of the new root is refused.
+        ok, st = server_chain_verifies(mesh.inbound, client_old, mesh.ca_pem,
+                                       mesh.unique("before-old"))
+        assert ok and st == 200, f"before the rotation, old-root client: {ok} {st}"
+        code, http_code, _ = curl_code("--cert", client_new[0], "--key", client_new[1], "-k",
+                                       f"https://{mesh.inbound}{mesh.unique('before-new')}")
+        assert http_code == "000", \
+            f"before the rotation, a client of the new root got exit {code}, http {http_code}"
+
+        down_errors0 = mesh.down("outrigger_downstream_tls_handshake_errors_total")
+        # (b) The new root into trust-bundle.pem; restart on the same --xds port.
+        write_atomic(os.path.join(ca_dir, "trust-bundle.pem"), new_root_pem)
+        t0 = time.monotonic()
+        mesh.cp = restart_control(mesh.cp, ttl, name="outrigger-control-b")
+        base_b = renewals()
+        rn_b = wait_renewed(base_b, 2, "after the restart with both roots in the bundle")
+        notes.append(f"(b) restart with the new root in trust-bundle.pem: renewals {base_b} -> "
+                     f"{rn_b} in {time.monotonic() - t0:.1f}s")
+        bursts += concurrent_via_front(mesh, 3, 100, "rot-b")
+        # reviews trusts both roots now, and still presents a leaf of the old one.
+        ok, st = server_chain_verifies(mesh.inbound, client_new, mesh.ca_pem,
+                                       mesh.unique("b-new-client"))
+        assert ok and st == 200, \
+            f"(b) a client of the new root with reviews' old-root leaf: verified={ok}, {st}"
+
+        # (c) Sign with the new root; the old root stays trusted through trust-bundle.pem.
+        write_atomic(os.path.join(ca_dir, "trust-bundle.pem"), old_root_pem)
+        t0 = time.monotonic()
+        mesh.cp = restart_control(mesh.cp, [*ttl, "--ca-cert", new_root, "--ca-key", new_key],
+                                  name="outrigger-control-c")
+        mesh.cp.wait_for_stderr(r"mesh CA: .*new-root\.pem", timeout=5)
+        base_c = renewals()
+        full_c = full_handshakes()
+        rn_c = wait_renewed(base_c, 2, "after the restart signing with the new root")
+        notes.append(f"(c) restart signing with the new root: renewals {base_c} -> {rn_c} in "
+                     f"{time.monotonic() - t0:.1f}s")
+        bursts += concurrent_via_front(mesh, 3, 100, "rot-c")
+        # reviews' leaf now chains to the new root (and no longer to the old one).
+        ok_new, st_new = server_chain_verifies(mesh.inbound, client_old, new_root,
+                                               mesh.unique("c-old-client"))
+        ok_old, err_old = server_chain_verifies(mesh.inbound, client_new, mesh.ca_pem,
+                                                mesh.unique("c-new-client"))
+        issuer = show_server_issuer(mesh.inbound, client_new)
+        notes.append(f"(c) reviews' leaf: issuer {issuer}; against the new root: {ok_new} "
+                     f"{st_new}; against the old root: {ok_old} {err_old}")
+        assert ok_new and st_new == 200, \
+            f"(c) reviews' leaf does not verify against the new root (or an old-root client " \
+            f"was refused): {ok_new} {st_new}; issuer {issuer}"
+        assert not ok_old, f"(c) reviews still presents a leaf of the old root: {err_old}"
+        # productpage's renewals since (c) were signed by the new signer.
+        issued = [l for l in mesh.cp.stderr_lines()
+                  if f"issued {spiffe('productpage')} " in l and "(renewal)" in l]
+        assert len(issued) >= 2, f"(c) productpage's renewals in the control plane's log: {issued}"
+        # A little more load on the new leaves, over new connections too.
+        bursts += concurrent_via_front(mesh, 3, 100, "rot-c2")
+    finally:
+        statuses = load.finish()
+    for p in (mesh.reviews, mesh.front):
+        assert read_text(sidecar_bundles[p.name]) == old_root_pem, \
+            f"{p.name}'s --ca-bundle file changed"
+    bad_bursts = [(p, s) for p, s in bursts if s != 200]
+    failures = {n: m0(a, "outrigger_certificate_request_failures_total")
+                for n, a in admins.items()}
+    full_end = full_handshakes()
+    print("    " + "\n    ".join(notes))
+    print(f"    load: {load.sent} requests: {statuses}; renewal failures {failures}; "
+          f"{len(bursts)} burst requests; caller full handshakes at (c) {full_c:.0f}, at the "
+          f"end {full_end:.0f}")
+    assert set(statuses) == {200}, f"requests failed during the root rotation: {statuses}"
+    assert not bad_bursts, f"burst requests failed: {bad_bursts}"
+    assert load.sent >= 200, f"only {load.sent} requests were sent"
+    assert mesh.up("outrigger_upstream_tls_handshake_errors_total") == 0, \
+        "productpage's sidecar failed mTLS handshakes with reviews"
+    assert mesh.down("outrigger_downstream_tls_handshake_errors_total") == down_errors0 + 1, \
+        "reviews' sidecar failed inbound handshakes (other than the one refused on purpose)"
+    assert full_end > full_c, \
+        "productpage's sidecar made no full mTLS handshake with reviews after the switch"
+
+
+# --------------------------------------------------------------------------------------------
+# Authorization with mesh identities
+
+
+AUTHZ_DENY_ADMIN = """\
+apiVersion: outrigger.dev/v1alpha1
+kind: AuthorizationPolicy
+metadata: {name: reviews-no-admin, namespace: default}
+spec:
+  targetRef: {group: "", kind: Service, name: reviews}
+  action: DENY
+  rules:
+    - paths: ["/admin*"]
+"""
+
+
+def authz_policies(allow_mode):
+    """The ALLOW policy for reviews (productpage may GET) in allow_mode, and the DENY of /admin*."""
+    return f"""\
+apiVersion: outrigger.dev/v1alpha1
+kind: AuthorizationPolicy
+metadata: {{name: reviews-readers, namespace: default}}
+spec:
+  targetRef: {{group: "", kind: Service, name: reviews}}
+  action: ALLOW
+  mode: {allow_mode}
+  rules:
+    - principals: ["{spiffe('productpage')}"]
+      methods: ["GET"]
+---
+""" + AUTHZ_DENY_ADMIN
+
+
+def test_authorization_with_identities():
+    mesh = Mesh(mode="PERMISSIVE", extra_docs=authz_policies("Enforce"))
+    ratings = sidecar(mesh.cp, "ratings", outbound=True)
+    wait_ready(ratings)
+    radmin = mesh.reviews.addr["admin"]
+
+    def call(proxy, method, path):
+        """A request through proxy's outbound sidecar to reviews (a unique query string)."""
+        full = f"{path}?q={mesh.unique('authz')[1:]}"
+        r = h.http_request(proxy.addr["outbound"], full, method=method,
+                           headers={"Host": "reviews"}, body=b"x" if method == "POST" else None)
+        return r, full
+
+    def entry(full):
+        return mesh.reviews.wait_for_access_log(lambda e: e.get("path") == full, 5,
+                                                f"reviews access log line for {full}")
+
+    # The policy reaches reviews with its first config; wait for it to be enforced anyway.
+    h.poll_until(lambda: call(ratings, "GET", "/")[0].status == 403, 10,
+                 "ratings -> reviews to be denied")
+    denied0 = m0(radmin, "outrigger_authz_denied_total", listener="inbound")
+    rbac0 = m0(radmin, "outrigger_requests_total", listener="inbound", response_code="403",
+               response_flags="RBAC")
+    counter = h.EchoRequestCounter(mesh.echo.address)
+
+    matrix = []   # (who, method, path, want status, want authz, want source_identity)
+    for who, proxy, method, path, want, note in (
+            ("productpage", mesh.front, "GET", "/", 200, "allow default/reviews-readers"),
+            ("productpage", mesh.front, "POST", "/", 403, "deny (no ALLOW policy matches)"),
+            ("productpage", mesh.front, "GET", "/admin", 403, "deny default/reviews-no-admin"),
+            ("ratings", ratings, "GET", "/", 403, "deny (no ALLOW policy matches)")):
+        r, full = call(proxy, method, path)
+        matrix.append((who, method, path, r.status))
+        assert r.status == want, f"{who} {method} {path}: want {want}, got {r.status} {r.body!r}"
+        if want == 403:
+            assert r.text().startswith("RBAC: access denied"), f"{who} {method} {path}: {r.text()}"
+        e = entry(full)
+        assert e.get("source_identity") == spiffe(who), f"{who} {method} {path}: logged {e}"
+        assert e.get("response_code") == want and e.get("authz") == note, \
+            f"{who} {method} {path}: want authz {note!r}, logged {e}"
+        if want == 403:
+            assert e.get("response_flags") == "RBAC", f"{who} {method} {path}: logged {e}"
+    # Plaintext, straight to reviews' inbound port: no principal, so no ALLOW rule matches.
+    plain = f"/?q={mesh.unique('plain')[1:]}"
+    code, http_code, err = curl_code("-H", "Host: reviews", f"http://{mesh.inbound}{plain}")
+    matrix.append(("plaintext curl", "GET", "/", http_code))
+    assert code == 0 and http_code == "403", f"plaintext curl: exit {code}, http {http_code}, {err}"
+    e = entry(plain)
+    assert e.get("source_identity") == "" and e.get("authz") == "deny (no ALLOW policy matches)" \
+        and e.get("response_flags") == "RBAC", f"plaintext curl: logged {e}"
+
+    h.wait_metric(radmin, "outrigger_requests_total", lambda v: (v or 0) == rbac0 + 4,
+                  listener="inbound", response_code="403", response_flags="RBAC")
+    denied = m0(radmin, "outrigger_authz_denied_total", listener="inbound")
+    assert denied == denied0 + 4, f"outrigger_authz_denied_total {denied0} -> {denied}"
+    served = counter.delta()
+    assert served == 1, \
+        f"the reviews app served {served} requests (only the allowed one may reach it)"
+    print(f"    enforced: {matrix}")
+
+    # The ALLOW policy to DryRun, live (the DENY stays enforced).
+    t0 = time.monotonic()
+    write_atomic(os.path.join(mesh.cp.policy, "extra.yaml"), authz_policies("DryRun"))
+    h.poll_until(lambda: call(ratings, "GET", "/")[0].status == 200, 10,
+                 "ratings -> reviews to be let through (ALLOW policy in DryRun)")
+    applied = time.monotonic() - t0
+    dry0 = m0(radmin, "outrigger_authz_dry_run_denied_total", listener="inbound")
+    denied0 = m0(radmin, "outrigger_authz_denied_total", listener="inbound")
+    r, full = call(ratings, "GET", "/")
+    assert r.status == 200, f"DryRun: ratings GET / answered {r.status}"
+    h.wait_metric(radmin, "outrigger_authz_dry_run_denied_total", lambda v: (v or 0) == dry0 + 1,
+                  listener="inbound")
+    # (For dry-run ALLOW policies none of which matches, the reason names no policy: "(no
+    # matching ALLOW policy (dry run))"; README's example shows the policy's name.)
+    line = mesh.reviews.wait_for_stderr(
+        r"authorization dry run: GET " + re.escape(full) + " from " +
+        re.escape(spiffe("ratings")) + r" would be denied \(.+\)", timeout=5)
+    e = entry(full)
+    assert str(e.get("authz", "")).startswith("dry-run deny ") and \
+        e.get("source_identity") == spiffe("ratings") and e.get("response_code") == 200, \
+        f"DryRun: ratings' request logged {e}"
+    # productpage's GET is allowed by the dry-run policy too (no dry-run note); /admin is still
+    # denied by the enforced DENY.
+    r, full = call(mesh.front, "GET", "/")
+    assert r.status == 200, f"DryRun: productpage GET / answered {r.status}"
+    r, full = call(mesh.front, "GET", "/admin")
+    assert r.status == 403, f"DryRun: the enforced DENY of /admin* must still apply: {r.status}"
+    assert entry(full).get("authz") == "deny default/reviews-no-admin"
+    denied = m0(radmin, "outrigger_authz_denied_total", listener="inbound")
+    assert denied == denied0 + 1, f"DryRun: outrigger_authz_denied_total {denied0} -> {denied}"
+    print(f"    DryRun applied after {applied:.2f}s; {line.group(0)}; access log authz "
+          f"{e.get('authz')!r}")
+
+
 if __name__ == "__main__":
     h.main([
         test_mtls_on_by_default,
@@ -882,4 +1200,6 @@ if __name__ == "__main__":
         test_callee_with_another_identity_refused,
         test_rotation_under_load,
         test_no_private_key_in_logs,
+        test_root_rotation_under_load,
+        test_authorization_with_identities,
     ])
