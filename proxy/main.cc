@@ -26,6 +26,7 @@
 #include "proxy/config/snapshot.h"
 #include "proxy/server/proxy_server.h"
 #include "xds/common/env_flags.h"
+#include "xds/common/file.h"
 #include "xds/common/log.h"
 
 ABSL_FLAG(std::string, inbound, "", "Inbound listener IP:PORT; forwards to --app.");
@@ -59,13 +60,6 @@ ABSL_FLAG(std::string, join_token_file, "",
 
 namespace {
 
-absl::StatusOr<std::string> ReadTextFile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot read"));
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 // Removes every "--label X" / "--label=X" from argv and returns the values.
 std::vector<std::string> TakeRepeatedFlag(int* argc, char** argv, const std::string& name) {
@@ -212,11 +206,11 @@ int main(int argc, char** argv) {
                        node.service(), ")");
     std::string bundle, token;
     if (const std::string path = absl::GetFlag(FLAGS_ca_bundle); !path.empty()) {
-      auto text = ReadTextFile(path);
+      auto text = outrigger::ReadFile(path);
       if (!text.ok()) return Fail(absl::StrCat("--ca-bundle: ", text.status().message()));
       bundle = *std::move(text);
       if (const std::string tf = absl::GetFlag(FLAGS_join_token_file); !tf.empty()) {
-        auto t = ReadTextFile(tf);
+        auto t = outrigger::ReadFile(tf);
         if (!t.ok()) return Fail(absl::StrCat("--join-token-file: ", t.status().message()));
         token = std::string(absl::StripAsciiWhitespace(*t));
       } else if (const char* env = std::getenv("OUTRIGGER_JOIN_TOKEN")) {

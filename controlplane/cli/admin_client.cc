@@ -10,6 +10,7 @@
 
 #include "certs/certificate.h"
 #include "controlplane/cli/command.h"
+#include "xds/common/file.h"
 #include "xds/grpc_tls.h"
 
 namespace outrigger::cli {
@@ -56,19 +57,18 @@ std::unique_ptr<v1::MeshAdmin::Stub> Connect(const MeshArgs& args) {
     return v1::MeshAdmin::NewStub(
         grpc::CreateChannel(args.control_plane, grpc::InsecureChannelCredentials()));
   }
-  std::ifstream in(args.ca_bundle);
-  std::stringstream pem;
-  pem << in.rdbuf();
-  auto roots = certs::Certificate::ChainFromPem(pem.str());
-  if (!in || !roots.ok()) {
-    std::cerr << "outrigger: --ca-bundle " << args.ca_bundle << ": not a PEM trust bundle"
-              << (roots.ok() ? "" : ": " + std::string(roots.status().message())) << "\n";
+  auto pem = ReadFile(args.ca_bundle);
+  absl::Status problem = pem.status();
+  if (pem.ok()) problem = certs::Certificate::ChainFromPem(*pem).status();
+  if (!problem.ok()) {
+    std::cerr << "outrigger: --ca-bundle " << args.ca_bundle << ": not a PEM trust bundle: "
+              << problem.message() << "\n";
     std::exit(kExitUsage);
   }
   return v1::MeshAdmin::NewStub(grpc::CreateChannel(
       args.control_plane,
       // Any trust domain: the chain must lead to one of the bundle's roots anyway.
-      xds::MeshChannelCredentials(pem.str(), xds::ControlPlaneSpiffeId("*"), std::nullopt)));
+      xds::MeshChannelCredentials(*pem, xds::ControlPlaneSpiffeId("*"), std::nullopt)));
 }
 
 }  // namespace outrigger::cli

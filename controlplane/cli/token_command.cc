@@ -14,6 +14,7 @@
 #include "certs/join_token.h"
 #include "controlplane/cli/command.h"
 #include "controlplane/identity/mesh_identity.h"
+#include "xds/common/file.h"
 
 namespace outrigger::cli {
 namespace {
@@ -70,11 +71,8 @@ int Run(const std::vector<std::string>& args) {
   }
   if (trust_domain.empty()) {
     trust_domain = "cluster.local";
-    std::ifstream in(dir + "/ca.pem");
-    if (in) {
-      std::stringstream pem;
-      pem << in.rdbuf();
-      auto ca = certs::Certificate::FromPem(pem.str());
+    if (auto pem = ReadFile(dir + "/ca.pem"); pem.ok()) {
+      auto ca = certs::Certificate::FromPem(*pem);
       // The root's subject CN is "<trust-domain> root" (certs::CertificateAuthority::CreateRoot).
       if (ca.ok()) {
         const std::string subject = ca->subject();

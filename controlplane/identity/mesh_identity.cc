@@ -11,19 +11,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "certs/certificate.h"
+#include "xds/common/file.h"
 #include "xds/common/log.h"
 
 namespace outrigger::controlplane {
 
 namespace {
-
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot read"));
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 bool Exists(const std::string& path) { return access(path.c_str(), F_OK) == 0; }
 

@@ -4,6 +4,8 @@
 // where we meant it to.
 #include "controlplane/policy/backend_weights.h"
 
+#include "xds/common/file.h"
+
 #include <algorithm>
 #include <fstream>
 #include <set>
@@ -135,14 +137,6 @@ std::string Backends(const HttpRoute& route) {
     for (const BackendRef& b : rule.backend_refs) names.insert(b.name);
   }
   return absl::StrJoin(names, ", ");
-}
-
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in.is_open()) return absl::NotFoundError(absl::StrCat(path, ": cannot open file"));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 }  // namespace

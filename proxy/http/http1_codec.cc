@@ -161,6 +161,11 @@ void ResponseParser::on_response_impl(int status, Sv reason, int version, error_
   head_->version = version;
 }
 
+bool IsIdempotent(absl::string_view method) {
+  return method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "TRACE" ||
+         method == "PUT" || method == "DELETE";
+}
+
 bool IsHopByHop(absl::string_view name, absl::string_view connection_header) {
   static constexpr absl::string_view kHopByHop[] = {
       "connection", "keep-alive", "proxy-connection", "te", "transfer-encoding", "upgrade",

@@ -173,6 +173,8 @@ class ResponseParser final : public Http1Parser<false> {
 
 // Is `name` a hop-by-hop header (RFC 9110 7.6.1), or named by the message's Connection header?
 bool IsHopByHop(absl::string_view name, absl::string_view connection_header);
+// GET, HEAD, OPTIONS, TRACE, PUT and DELETE (RFC 9110 9.2.2): safe to send again.
+bool IsIdempotent(absl::string_view method);
 
 // "HTTP/1.1 404 Not Found\r\n..." for replies the proxy makes itself.
 // `location`, when not empty, becomes a Location header (redirects).

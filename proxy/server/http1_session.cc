@@ -1,4 +1,5 @@
-// See http1_session.h. Reads top to bottom in the order a request lives:
+// See http1_session.h. Reads top to bottom in the order a request lives (the traffic-management
+// decisions are in http1_session_policy.cc, mTLS in http1_session_tls.cc):
 // Run -> ReadRequestHead -> HandleRequest (route, upstream, write head) -> PumpRequestBody and
 // PumpResponse -> FinishRequest (stats, access log) -> next request or close.
 //
@@ -6,9 +7,6 @@
 // CheckDeadline, which cancels the socket operations of an expired phase. No timer is armed per
 // I/O operation.
 #include "proxy/server/http1_session.h"
-
-#include <openssl/ssl.h>
-#include <sys/socket.h>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -19,14 +17,8 @@
 #include <boost/asio/write.hpp>
 
 #include "absl/strings/string_view.h"
-#include "absl/strings/match.h"
-#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
-#include "certs/tls_context.h"
-#include "filters/retry/backoff.h"
 #include "proxy/server/message_heads.h"
-#include "proxy/server/mirror.h"
 #include "xds/common/log.h"
 
 namespace outrigger::proxy {
@@ -48,11 +40,6 @@ constexpr size_t kMaxLingerBytes = 1 << 20;
 absl::string_view View(const boost::beast::flat_buffer& b) {
   auto d = b.data();
   return {static_cast<const char*>(d.data()), d.size()};
-}
-
-bool IsIdempotent(absl::string_view method) {
-  return method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "TRACE" ||
-         method == "PUT" || method == "DELETE";
 }
 
 SteadyTime Deadline(SteadyTime now, absl::Duration d) {
@@ -140,55 +127,6 @@ void Http1Session::CloseIfIdle() {
   }
 }
 
-asio::awaitable<bool> Http1Session::AcceptTls() {
-  const ListenerConfig* l = worker_.snapshot()->FindListener(listener_name_);
-  if (l == nullptr || l->direction != Direction::kInbound) co_return true;
-  const std::shared_ptr<const TlsState> tls = worker_.tls();
-  TlsMode mode = l->tls_mode;
-  if (mode == TlsMode::kAuto) mode = tls ? TlsMode::kPermissive : TlsMode::kDisable;
-  if (mode == TlsMode::kDisable) co_return true;
-  if (!tls) {
-    // STRICT before the proxy has a certificate: nobody can be let in yet.
-    ++listener_stats_->tls_plaintext_refused;
-    co_return false;
-  }
-  // Protocol detection: a TLS connection starts with a handshake record (0x16); HTTP with a
-  // method's letter. The client speaks first, so waiting for its first byte delays nothing.
-  SetPhase(Phase::kReadingHead, l->http.request_headers_timeout);
-  auto [wec] = co_await client_.socket().async_wait(tcp::socket::wait_read, kTuple);
-  if (wec) co_return false;
-  unsigned char first = 0;
-  if (::recv(client_.socket().native_handle(), &first, 1, MSG_PEEK | MSG_DONTWAIT) != 1) {
-    co_return false;
-  }
-  if (first != 0x16) {
-    if (mode != TlsMode::kStrict) co_return true;
-    ++listener_stats_->tls_plaintext_refused;
-    LogDebug("STRICT mTLS on ", listener_name_, ": plaintext connection from ", client_ip_,
-             " refused");
-    co_return false;
-  }
-  client_.WrapTls(*tls->server);
-  auto [hec] = co_await client_.Handshake(asio::ssl::stream_base::server);
-  if (hec) {
-    ++listener_stats_->tls_handshake_errors;
-    LogDebug("TLS handshake from ", client_ip_, " on ", listener_name_, " failed: ",
-             hec.message());
-    co_return false;
-  }
-  ++listener_stats_->tls_handshakes;
-  auto peer = certs::PeerSpiffeId(client_.tls().native_handle());
-  if (peer.ok()) {
-    peer_identity_ = peer->ToString();
-  } else if (mode == TlsMode::kStrict) {
-    ++listener_stats_->tls_plaintext_refused;
-    LogDebug("STRICT mTLS on ", listener_name_, ": ", client_ip_, " has no mesh identity (",
-             peer.status().message(), ")");
-    co_return false;
-  }
-  co_return true;
-}
-
 asio::awaitable<void> Http1Session::Run(std::shared_ptr<Http1Session> self) {
   if (!co_await AcceptTls()) {
     phase_ = Phase::kDone;
@@ -236,6 +174,12 @@ asio::awaitable<bool> Http1Session::ReadRequestHead() {
   for (;;) {
     if (in_.size() > 0) {
       if (phase_ == Phase::kIdle) {
+        // A request begins: it runs under the newest snapshot, not the one in force when the
+        // connection went idle (routes, limits and the listener's mTLS mode may have changed).
+        snapshot_ = worker_.snapshot();
+        listener_ = snapshot_->FindListener(listener_name_);
+        if (listener_ == nullptr) co_return false;
+        req_parser_->set_head_limit(listener_->http.max_request_headers_bytes);
         SetPhase(Phase::kReadingHead, listener_->http.request_headers_timeout);
       }
       error_code ec;
@@ -356,11 +300,9 @@ asio::awaitable<bool> Http1Session::HandleRequest() {
     cluster_name_ = listener_->cluster;
   }
 
-  // A listener switched to STRICT mTLS also stops serving plaintext connections already open
-  // (the newest snapshot decides: this connection may have waited idle under an older one).
-  const ListenerConfig* latest = worker_.snapshot()->FindListener(listener_name_);
-  if (listener_->direction == Direction::kInbound && peer_identity_.empty() &&
-      latest != nullptr && latest->tls_mode == TlsMode::kStrict) {
+  // A listener switched to STRICT mTLS also stops serving plaintext connections already open.
+  if (listener_->tls_mode == TlsMode::kStrict && peer_identity_.empty() &&
+      listener_->direction == Direction::kInbound) {
     ++listener_stats_->tls_plaintext_refused;
     LogDebug("STRICT mTLS on ", listener_name_, ": closing a connection from ", client_ip_,
              " without a mesh identity");
@@ -614,8 +556,8 @@ asio::awaitable<Http1Session::TryResult> Http1Session::TryOnce(
       }
       ec = co_await ReadResponseHead();
       if (!ec) {
-        host_->ewma.Observe(ToNanos(std::chrono::steady_clock::now()) - ToNanos(try_start_),
-                            ToNanos(std::chrono::steady_clock::now()),
+        const int64_t now_ns = ToNanos(std::chrono::steady_clock::now());
+        host_->ewma.Observe(now_ns - ToNanos(try_start_), now_ns,
                             absl::ToInt64Nanoseconds(ewma_decay_));
         co_return TryResult::kHead;
       }
@@ -623,7 +565,7 @@ asio::awaitable<Http1Session::TryResult> Http1Session::TryOnce(
     const bool nothing_back = upstream_bytes_ == 0;
     upstream_.reset();
     if (reused && attempt == 0 && nothing_back && fired_ == Fired::kNone &&
-        (request_complete_ || n == 0) && IsIdempotent(req_.method)) {
+        (request_complete_ || n == 0) && http::IsIdempotent(req_.method)) {
       ++host_->stats->rq_retry_stale;
       continue;
     }
@@ -634,7 +576,7 @@ asio::awaitable<Http1Session::TryResult> Http1Session::TryOnce(
 
 void Http1Session::AwaitResponse() {
   const auto now = std::chrono::steady_clock::now();
-  if (response_deadline_ == SteadyTime::max() && !response_deadline_set_) {
+  if (!response_deadline_set_) {
     // The route timeout covers every try, from the moment the whole request was received.
     response_deadline_ = Deadline(now, route_timeout_);
     response_deadline_set_ = true;
@@ -642,212 +584,6 @@ void Http1Session::AwaitResponse() {
   try_deadline_ = Deadline(now, retry_->per_try_timeout);
   phase_ = Phase::kAwaitingResponse;
   deadline_ = std::min(response_deadline_, try_deadline_);
-}
-
-bool Http1Session::Chance(double percent) {
-  if (percent >= 100) return true;
-  if (percent <= 0) return false;
-  return static_cast<double>(worker_.Random() % 1000000) < percent * 10000;
-}
-
-void Http1Session::ComputeHash(const ClusterConfig& cluster) {
-  hash_.reset();
-  if (cluster.lb_policy != lb::Policy::kRingHash && cluster.lb_policy != lb::Policy::kMaglev) {
-    return;
-  }
-  for (const auto& p : cluster.hash_policy) {
-    std::optional<absl::string_view> key;
-    switch (p.kind) {
-      case HashPolicyConfig::Kind::kHeader:
-        key = req_.headers.Get(p.name);
-        break;
-      case HashPolicyConfig::Kind::kCookie:
-        key = CookieValue(p.name);
-        break;
-      case HashPolicyConfig::Kind::kSourceIp:
-        key = client_ip_;
-        break;
-    }
-    if (key) {
-      hash_ = lb::HashKey(key->data(), key->size());
-      return;
-    }
-  }
-}
-
-std::optional<absl::string_view> Http1Session::CookieValue(absl::string_view name) const {
-  std::optional<absl::string_view> found;
-  req_.headers.ForEach([&](absl::string_view h, absl::string_view value) {
-    if (found || !http::EqualsIgnoreCase(h, "cookie")) return;
-    for (absl::string_view part : absl::StrSplit(value, ';')) {
-      part = absl::StripAsciiWhitespace(part);
-      if (part.size() > name.size() && part[name.size()] == '=' &&
-          absl::StartsWith(part, name)) {
-        found = part.substr(name.size() + 1);
-        return;
-      }
-    }
-  });
-  return found;
-}
-
-Outcome Http1Session::StatusOutcome(int status) {
-  if (status == 502 || status == 503 || status == 504) return Outcome::kGatewayError;
-  if (status >= 500) return Outcome::kServerError;
-  return Outcome::kSuccess;
-}
-
-Outcome Http1Session::FailureOutcome() const {
-  if (fired_ == Fired::kPerTry || fired_ == Fired::kResponse) return Outcome::kTimeout;
-  if (fired_ == Fired::kConnect) return Outcome::kConnectFailure;
-  return Outcome::kReset;
-}
-
-void Http1Session::RecordTry(Outcome outcome) {
-  if (outcome == Outcome::kTimeout && fired_ == Fired::kPerTry) ++cstats_->rq_per_try_timeout;
-  if (!outlier_detection_) return;
-  if (ClusterState* c = worker_.clusters().Find(cluster_name_)) {
-    c->RecordOutcome(host_.get(), outcome, ToNanos(std::chrono::steady_clock::now()));
-  }
-}
-
-void Http1Session::EndTry() {
-  if (host_active_) {
-    --host_->active_requests;
-    host_active_ = false;
-  }
-  if (retry_active_) {
-    --cstats_->rq_retry_active;
-    retry_active_ = false;
-  }
-}
-
-bool Http1Session::ShouldRetryStatus(int status) {
-  if (!retry_->RetriableStatus(status) || !request_complete_ || !replay_ok_) return false;
-  return MayRetry(/*sent=*/true);
-}
-
-bool Http1Session::ShouldRetryFailure(Outcome outcome, bool sent) {
-  const router::RetryPolicy& p = *retry_;
-  bool condition = false;
-  switch (outcome) {
-    case Outcome::kConnectFailure:
-      condition = p.on_connect_failure;
-      break;
-    case Outcome::kReset:
-      condition = p.on_reset;
-      break;
-    case Outcome::kTimeout:
-      // An overall (route) timeout ends the request; a per-try timeout may be retried.
-      condition = fired_ == Fired::kPerTry && (p.on_5xx || p.on_gateway_error || p.on_reset);
-      break;
-    default:
-      break;
-  }
-  if (!condition || client_failed_) return false;
-  return MayRetry(sent);
-}
-
-bool Http1Session::MayRetry(bool sent) {
-  if (sent && !IsIdempotent(req_.method) && !retry_->retry_non_idempotent) return false;
-  if (retries_ >= retry_->num_retries) {
-    if (retry_->num_retries > 0) {
-      ++cstats_->rq_retry_limit_exceeded;
-      if (retry_->configured) flags_ |= kRetryLimitExceeded;
-    }
-    return false;
-  }
-  const auto now = std::chrono::steady_clock::now();
-  if (now >= response_deadline_) return false;
-  ClusterState* cluster = worker_.clusters().Find(cluster_name_);
-  if (cluster == nullptr) return false;
-  if (cstats_->rq_retry_active >= static_cast<int64_t>(cluster->limits().max_retries)) {
-    ++cstats_->rq_retry_overflow;
-    return false;
-  }
-  if (!cluster->retry_budget().TryWithdraw(ToNanos(now))) {
-    ++cstats_->rq_retry_budget_exhausted;
-    return false;
-  }
-  ++retries_;
-  ++cstats_->rq_retry;
-  ++cstats_->rq_retry_active;
-  retry_active_ = true;
-  return true;
-}
-
-asio::awaitable<void> Http1Session::Backoff(int retry) {
-  absl::Duration wait = retry::FullJitterBackoff(retry, retry_->base_interval,
-                                                 retry_->max_interval, worker_.Random());
-  const auto now = std::chrono::steady_clock::now();
-  if (response_deadline_ != SteadyTime::max()) {
-    wait = std::min(wait, absl::FromChrono(response_deadline_ - now));
-  }
-  phase_ = Phase::kBackoff;
-  deadline_ = SteadyTime::max();
-  if (wait <= absl::ZeroDuration()) co_return;
-  asio::steady_timer timer(client_.socket().get_executor());
-  timer.expires_after(absl::ToChronoNanoseconds(wait));
-  (void)co_await timer.async_wait(kTuple);
-}
-
-void Http1Session::MaybeMirror(const std::string& sent) {
-  if (route_ == nullptr || route_->mirrors.empty() || mirrored_) return;
-  mirrored_ = true;
-  for (const auto& m : route_->mirrors) {
-    if (!Chance(m.percent)) continue;
-    if (!replay_ok_ || sent.size() < head_size_) {
-      // The body was larger than the replay limit: it was not kept, so it cannot be copied.
-      if (auto* c = worker_.clusters().Find(m.cluster)) ++c->stats().rq_mirror_dropped;
-      continue;
-    }
-    std::string copy;
-    WriteUpstreamHead(req_, target_, req_parser_->chunked(), route_, forwarded_for_, request_id_,
-                      &copy, "-shadow");
-    copy.append(sent, head_size_, std::string::npos);
-    SendMirror(worker_, m.cluster, std::move(copy), req_.method == "HEAD", route_timeout_);
-  }
-}
-
-// mTLS to a mesh peer: our client certificate, the peer's checked against the bundle and its
-// SPIFFE ID against the identity the control plane registered for this endpoint. The last
-// session with the host is offered for resumption.
-asio::awaitable<bool> Http1Session::StartUpstreamTls(UpstreamConnection& conn) {
-  const std::shared_ptr<const TlsState> tls = worker_.tls();
-  if (!tls) {
-    ++host_->stats->tls_handshake_errors;
-    LogDebug("mTLS to ", host_->address_text, ": this proxy has no certificate yet");
-    co_return false;
-  }
-  conn.stream.WrapTls(*tls->client);
-  connecting_ = &conn.stream.socket();  // the socket moved into the TLS stream
-  SSL* ssl = conn.stream.tls().native_handle();
-  std::shared_ptr<SSL_SESSION> session;
-  while (!session && !host_->tls_sessions.empty()) {
-    session = std::move(host_->tls_sessions.back());
-    host_->tls_sessions.pop_back();
-    if (!SSL_SESSION_is_resumable(session.get())) session.reset();
-  }
-  if (session) SSL_set_session(ssl, session.get());
-  SetTlsSessionSink(ssl, host_.get());  // collects the peer's new tickets
-  auto [ec] = co_await conn.stream.Handshake(asio::ssl::stream_base::client);
-  connecting_ = nullptr;
-  if (ec) {
-    ++host_->stats->tls_handshake_errors;
-    LogDebug("mTLS to ", host_->address_text, " (", cluster_name_, "): ", ec.message());
-    co_return false;
-  }
-  auto peer = certs::PeerSpiffeId(ssl);
-  if (!peer.ok() || peer->ToString() != host_->spiffe_id) {
-    ++host_->stats->tls_handshake_errors;
-    LogWarning("mTLS to ", host_->address_text, " (", cluster_name_, "): the peer is ",
-               peer.ok() ? peer->ToString() : std::string(peer.status().message()),
-               ", expected ", host_->spiffe_id);
-    co_return false;
-  }
-  ++host_->stats->tls_handshakes;
-  if (SSL_session_reused(ssl)) ++host_->stats->tls_resumed;
-  co_return true;
 }
 
 asio::awaitable<std::unique_ptr<UpstreamConnection>> Http1Session::Connect() {

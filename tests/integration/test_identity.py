@@ -16,6 +16,7 @@ import threading
 import time
 
 import harness as h
+from mesh_ca import CLI_OUTPUTS, cli, fresh_path, make_token, token_file
 
 SERVICES = """\
 apiVersion: v1
@@ -40,13 +41,6 @@ def spiffe(service, namespace="default"):
     return f"spiffe://{TRUST_DOMAIN}/ns/{namespace}/sa/{service}"
 
 
-_seq = [0]
-
-
-def fresh_path(prefix):
-    """A new, not yet existing path in the run's temporary directory."""
-    _seq[0] += 1
-    return os.path.join(h.tmp_dir(), f"{prefix}-{_seq[0]}-{time.monotonic_ns()}")
 
 
 def policy_dir():
@@ -67,33 +61,6 @@ def start_control(ca_dir, extra=(), xds="127.0.0.1:0", policy=None, name="outrig
     p.admin = p.wait_for_listen("admin")
     p.policy, p.ca_dir = policy, ca_dir
     return p
-
-
-CLI_OUTPUTS = []   # (argv, stdout, stderr) of every CLI run, for the key-leak check
-
-
-def cli(*args, env=None, timeout=20):
-    argv = [h.bin_path("outrigger"), *[str(a) for a in args]]
-    r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
-                       env=h.clean_env(env))
-    CLI_OUTPUTS.append((argv, r.stdout, r.stderr))
-    return r
-
-
-def make_token(ca_dir, service, *extra):
-    r = cli("token", "create", "--ca-dir", ca_dir, "--service", service, *extra)
-    assert r.returncode == 0, f"token create exited {r.returncode}: {r.stdout}{r.stderr}"
-    lines = r.stdout.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("ort1."), \
-        f"token create must print one line starting with 'ort1.': {r.stdout!r}"
-    return lines[0]
-
-
-def token_file(token):
-    path = fresh_path("token")
-    with open(path, "w") as f:
-        f.write(token + "\n")
-    return path
 
 
 def sidecar(xds, service, ca_bundle=None, token=None, token_via_env=False, app=None,

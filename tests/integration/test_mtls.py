@@ -26,6 +26,7 @@ import threading
 import time
 
 import harness as h
+from mesh_ca import CLI_OUTPUTS, cli, fresh_path, make_token, token_file
 
 SERVICES = """\
 apiVersion: v1
@@ -59,12 +60,6 @@ def spiffe(service, namespace="default"):
 
 
 _seq = [0]
-
-
-def fresh_path(prefix):
-    """A new, not yet existing path in the run's temporary directory."""
-    _seq[0] += 1
-    return os.path.join(h.tmp_dir(), f"{prefix}-{_seq[0]}-{time.monotonic_ns()}")
 
 
 def mesh_yaml(mode):
@@ -115,33 +110,6 @@ def restart_control(cp, extra=None, name=None):
     extra = cp.extra if extra is None else extra
     return start_control(cp.ca_dir, extra, policy=cp.policy, name=name or f"{cp.name}'",
                          xds=cp.xds)
-
-
-CLI_OUTPUTS = []   # (argv, stdout, stderr) of every CLI run, for the key-leak check
-
-
-def cli(*args, env=None, timeout=20):
-    argv = [h.bin_path("outrigger"), *[str(a) for a in args]]
-    r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
-                       env=h.clean_env(env))
-    CLI_OUTPUTS.append((argv, r.stdout, r.stderr))
-    return r
-
-
-def make_token(ca_dir, service, *extra):
-    r = cli("token", "create", "--ca-dir", ca_dir, "--service", service, *extra)
-    assert r.returncode == 0, f"token create exited {r.returncode}: {r.stdout}{r.stderr}"
-    lines = r.stdout.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("ort1."), \
-        f"token create must print one line starting with 'ort1.': {r.stdout!r}"
-    return lines[0]
-
-
-def token_file(token):
-    path = fresh_path("token")
-    with open(path, "w") as f:
-        f.write(token + "\n")
-    return path
 
 
 def sidecar(cp, service, app=None, outbound=False, access_log="off", extra=()):
@@ -327,6 +295,7 @@ def make_leaf(d, name, ca_cert, ca_key, san, days=1):
     """A leaf signed by ca_cert/ca_key with the given SAN; returns (cert, key) paths."""
     os.makedirs(d, exist_ok=True)
     _csr(d, name)
+    _seq[0] += 1  # a distinct serial per leaf
     _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", ca_cert, "-CAkey", ca_key,
              "-set_serial", str(1000 + _seq[0]), "-days", str(days),
              "-extfile", _ext(d, name, san), "-out", f"{name}.pem", cwd=d)

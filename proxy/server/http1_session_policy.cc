@@ -1,0 +1,191 @@
+// See http1_session.h: the traffic-management decisions of one request, apart from the byte
+// moving of http1_session.cc: fault draws, the consistent-hashing key, each try's outcome for
+// outlier detection, whether and when to retry (conditions, budget, breaker, backoff) and
+// request mirrors. See docs/life-of-a-request.md, step 5.
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
+#include "filters/retry/backoff.h"
+#include "proxy/server/http1_session.h"
+#include "proxy/server/message_heads.h"
+#include "proxy/server/mirror.h"
+
+namespace outrigger::proxy {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+
+namespace {
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+}  // namespace
+
+bool Http1Session::Chance(double percent) {
+  if (percent >= 100) return true;
+  if (percent <= 0) return false;
+  return static_cast<double>(worker_.Random() % 1000000) < percent * 10000;
+}
+
+void Http1Session::ComputeHash(const ClusterConfig& cluster) {
+  hash_.reset();
+  if (cluster.lb_policy != lb::Policy::kRingHash && cluster.lb_policy != lb::Policy::kMaglev) {
+    return;
+  }
+  for (const auto& p : cluster.hash_policy) {
+    std::optional<absl::string_view> key;
+    switch (p.kind) {
+      case HashPolicyConfig::Kind::kHeader:
+        key = req_.headers.Get(p.name);
+        break;
+      case HashPolicyConfig::Kind::kCookie:
+        key = CookieValue(p.name);
+        break;
+      case HashPolicyConfig::Kind::kSourceIp:
+        key = client_ip_;
+        break;
+    }
+    if (key) {
+      hash_ = lb::HashKey(key->data(), key->size());
+      return;
+    }
+  }
+}
+
+std::optional<absl::string_view> Http1Session::CookieValue(absl::string_view name) const {
+  std::optional<absl::string_view> found;
+  req_.headers.ForEach([&](absl::string_view h, absl::string_view value) {
+    if (found || !http::EqualsIgnoreCase(h, "cookie")) return;
+    for (absl::string_view part : absl::StrSplit(value, ';')) {
+      part = absl::StripAsciiWhitespace(part);
+      if (part.size() > name.size() && part[name.size()] == '=' &&
+          absl::StartsWith(part, name)) {
+        found = part.substr(name.size() + 1);
+        return;
+      }
+    }
+  });
+  return found;
+}
+
+Outcome Http1Session::StatusOutcome(int status) {
+  if (status == 502 || status == 503 || status == 504) return Outcome::kGatewayError;
+  if (status >= 500) return Outcome::kServerError;
+  return Outcome::kSuccess;
+}
+
+Outcome Http1Session::FailureOutcome() const {
+  if (fired_ == Fired::kPerTry || fired_ == Fired::kResponse) return Outcome::kTimeout;
+  if (fired_ == Fired::kConnect) return Outcome::kConnectFailure;
+  return Outcome::kReset;
+}
+
+void Http1Session::RecordTry(Outcome outcome) {
+  if (outcome == Outcome::kTimeout && fired_ == Fired::kPerTry) ++cstats_->rq_per_try_timeout;
+  if (!outlier_detection_) return;
+  if (ClusterState* c = worker_.clusters().Find(cluster_name_)) {
+    c->RecordOutcome(host_.get(), outcome, ToNanos(std::chrono::steady_clock::now()));
+  }
+}
+
+void Http1Session::EndTry() {
+  if (host_active_) {
+    --host_->active_requests;
+    host_active_ = false;
+  }
+  if (retry_active_) {
+    --cstats_->rq_retry_active;
+    retry_active_ = false;
+  }
+}
+
+bool Http1Session::ShouldRetryStatus(int status) {
+  if (!retry_->RetriableStatus(status) || !request_complete_ || !replay_ok_) return false;
+  return MayRetry(/*sent=*/true);
+}
+
+bool Http1Session::ShouldRetryFailure(Outcome outcome, bool sent) {
+  const router::RetryPolicy& p = *retry_;
+  bool condition = false;
+  switch (outcome) {
+    case Outcome::kConnectFailure:
+      condition = p.on_connect_failure;
+      break;
+    case Outcome::kReset:
+      condition = p.on_reset;
+      break;
+    case Outcome::kTimeout:
+      // An overall (route) timeout ends the request; a per-try timeout may be retried.
+      condition = fired_ == Fired::kPerTry && (p.on_5xx || p.on_gateway_error || p.on_reset);
+      break;
+    default:
+      break;
+  }
+  if (!condition || client_failed_) return false;
+  return MayRetry(sent);
+}
+
+bool Http1Session::MayRetry(bool sent) {
+  if (sent && !http::IsIdempotent(req_.method) && !retry_->retry_non_idempotent) return false;
+  if (retries_ >= retry_->num_retries) {
+    if (retry_->num_retries > 0) {
+      ++cstats_->rq_retry_limit_exceeded;
+      if (retry_->configured) flags_ |= kRetryLimitExceeded;
+    }
+    return false;
+  }
+  const auto now = std::chrono::steady_clock::now();
+  if (now >= response_deadline_) return false;
+  ClusterState* cluster = worker_.clusters().Find(cluster_name_);
+  if (cluster == nullptr) return false;
+  if (cstats_->rq_retry_active >= static_cast<int64_t>(cluster->limits().max_retries)) {
+    ++cstats_->rq_retry_overflow;
+    return false;
+  }
+  if (!cluster->retry_budget().TryWithdraw(ToNanos(now))) {
+    ++cstats_->rq_retry_budget_exhausted;
+    return false;
+  }
+  ++retries_;
+  ++cstats_->rq_retry;
+  ++cstats_->rq_retry_active;
+  retry_active_ = true;
+  return true;
+}
+
+asio::awaitable<void> Http1Session::Backoff(int retry) {
+  absl::Duration wait = retry::FullJitterBackoff(retry, retry_->base_interval,
+                                                 retry_->max_interval, worker_.Random());
+  const auto now = std::chrono::steady_clock::now();
+  if (response_deadline_ != SteadyTime::max()) {
+    wait = std::min(wait, absl::FromChrono(response_deadline_ - now));
+  }
+  phase_ = Phase::kBackoff;
+  deadline_ = SteadyTime::max();
+  if (wait <= absl::ZeroDuration()) co_return;
+  asio::steady_timer timer(client_.socket().get_executor());
+  timer.expires_after(absl::ToChronoNanoseconds(wait));
+  (void)co_await timer.async_wait(kTuple);
+}
+
+void Http1Session::MaybeMirror(const std::string& sent) {
+  if (route_ == nullptr || route_->mirrors.empty() || mirrored_) return;
+  mirrored_ = true;
+  for (const auto& m : route_->mirrors) {
+    if (!Chance(m.percent)) continue;
+    if (!replay_ok_ || sent.size() < head_size_) {
+      // The body was larger than the replay limit: it was not kept, so it cannot be copied.
+      if (auto* c = worker_.clusters().Find(m.cluster)) ++c->stats().rq_mirror_dropped;
+      continue;
+    }
+    std::string copy;
+    WriteUpstreamHead(req_, target_, req_parser_->chunked(), route_, forwarded_for_, request_id_,
+                      &copy, "-shadow");
+    copy.append(sent, head_size_, std::string::npos);
+    SendMirror(worker_, m.cluster, std::move(copy), req_.method == "HEAD", route_timeout_);
+  }
+}
+
+}  // namespace outrigger::proxy
