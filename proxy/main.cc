@@ -39,6 +39,16 @@ ABSL_FLAG(int, concurrency, 0, "Worker threads; 0 means one per core.");
 ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(5),
           "On SIGTERM, how long requests in flight may take to finish.");
 ABSL_FLAG(std::string, access_log, "stdout", "Access log: 'stdout' (JSON lines) or 'off'.");
+ABSL_FLAG(double, access_log_sampling, 100,
+          "Percent of ordinary requests logged (0-100); 5xx answers and requests with response "
+          "flags are always logged.");
+ABSL_FLAG(std::string, tracing_endpoint, "",
+          "Send spans to this collector, e.g. http://127.0.0.1:9411/api/v2/spans (Zipkin) or "
+          "http://127.0.0.1:4318/v1/traces (OTLP). Empty: no spans (trace headers pass through).");
+ABSL_FLAG(std::string, tracing_format, "zipkin", "Span encoding: 'zipkin' (v2 JSON) or 'otlp' "
+          "(OTLP/HTTP JSON).");
+ABSL_FLAG(double, tracing_sampling, 100,
+          "Percent of new traces recorded (0-100); a caller's sampling decision is kept.");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error.");
 ABSL_FLAG(std::string, control_plane, "",
           "outrigger-control's discovery address HOST:PORT; clusters, endpoints and routes then "
@@ -111,7 +121,8 @@ int main(int argc, char** argv) {
   if (auto s = outrigger::ApplyEnvironmentToFlags(
           {"inbound", "app", "outbound", "admin", "config", "concurrency", "drain_timeout",
            "access_log", "log_level", "control_plane", "service", "namespace", "node_id",
-           "advertise_address", "ca_bundle", "join_token_file"});
+           "advertise_address", "ca_bundle", "join_token_file", "access_log_sampling",
+           "tracing_endpoint", "tracing_format", "tracing_sampling"});
       !s.ok()) {
     return Fail(s.message());
   }
@@ -134,6 +145,16 @@ int main(int argc, char** argv) {
   if (access_log != "stdout" && access_log != "off") {
     return Fail(absl::StrCat("--access-log: '", access_log, "' is not 'stdout' or 'off'"));
   }
+  for (const auto& [name, value] :
+       {std::pair<const char*, double>{"--access-log-sampling",
+                                        absl::GetFlag(FLAGS_access_log_sampling)},
+        {"--tracing-sampling", absl::GetFlag(FLAGS_tracing_sampling)}}) {
+    if (!(value >= 0 && value <= 100)) {
+      return Fail(absl::StrCat(name, ": ", value, " is not a percentage between 0 and 100"));
+    }
+  }
+  auto tracing_format = outrigger::proxy::ParseTracingFormat(absl::GetFlag(FLAGS_tracing_format));
+  if (!tracing_format.ok()) return Fail(tracing_format.status().message());
   int concurrency = absl::GetFlag(FLAGS_concurrency);
   if (concurrency < 0 || concurrency > 256) {
     return Fail(absl::StrCat("--concurrency: ", concurrency, " is not between 0 and 256"));
@@ -150,29 +171,30 @@ int main(int argc, char** argv) {
   flags.outbound = absl::GetFlag(FLAGS_outbound);
   const std::string control_plane = absl::GetFlag(FLAGS_control_plane);
   flags.routes_from_control_plane = !control_plane.empty();
+  // Who this workload is: registered with the control plane, and the labels of its metrics
+  // and spans (also without a control plane).
   outrigger::v1::Node node;
-  if (!control_plane.empty()) {
-    node.set_service(absl::GetFlag(FLAGS_service));
-    node.set_namespace_(absl::GetFlag(FLAGS_namespace));
-    if (node.service().empty()) return Fail("--control-plane needs --service NAME");
-    for (const std::string& l : labels) {
-      std::pair<std::string, std::string> kv = absl::StrSplit(l, absl::MaxSplits('=', 1));
-      if (kv.first.empty() || l.find('=') == std::string::npos) {
-        return Fail(absl::StrCat("--label '", l, "': expected KEY=VALUE"));
-      }
-      (*node.mutable_labels())[kv.first] = kv.second;
-    }
-    std::string id = absl::GetFlag(FLAGS_node_id);
-    if (id.empty()) {
-      char host[256] = {};
-      ::gethostname(host, sizeof(host) - 1);
-      id = absl::StrCat(node.service(), "-", host, "-", ::getpid());
-    }
-    node.set_id(id);
-    node.set_proxy_version("outrigger-proxy 0.1.0");
-  } else if (!labels.empty() || !absl::GetFlag(FLAGS_service).empty()) {
-    return Fail("--service and --label are used with --control-plane");
+  node.set_service(absl::GetFlag(FLAGS_service));
+  node.set_namespace_(absl::GetFlag(FLAGS_namespace));
+  if (!control_plane.empty() && node.service().empty()) {
+    return Fail("--control-plane needs --service NAME");
   }
+  for (const std::string& l : labels) {
+    std::pair<std::string, std::string> kv = absl::StrSplit(l, absl::MaxSplits('=', 1));
+    if (kv.first.empty() || l.find('=') == std::string::npos) {
+      return Fail(absl::StrCat("--label '", l, "': expected KEY=VALUE"));
+    }
+    (*node.mutable_labels())[kv.first] = kv.second;
+  }
+  std::string id = absl::GetFlag(FLAGS_node_id);
+  if (id.empty()) {
+    char host[256] = {};
+    ::gethostname(host, sizeof(host) - 1);
+    id = absl::StrCat(node.service().empty() ? "outrigger-proxy" : node.service(), "-", host, "-",
+                      ::getpid());
+  }
+  node.set_id(id);
+  node.set_proxy_version("outrigger-proxy 0.1.0");
   outrigger::v1::Bootstrap local;  // what flags and --config give, before any control plane
   auto snapshot = outrigger::proxy::LoadSnapshot(flags, 1, &local);
   if (!snapshot.ok()) return Fail(snapshot.status().message());
@@ -180,7 +202,16 @@ int main(int argc, char** argv) {
   outrigger::proxy::ServerOptions options;
   options.concurrency = concurrency;
   options.drain_timeout = absl::GetFlag(FLAGS_drain_timeout);
-  options.access_log = access_log == "stdout";
+  outrigger::proxy::TelemetryOptions& t = options.telemetry;
+  t.service = node.service();
+  t.ns = node.namespace_();
+  if (auto v = node.labels().find("version"); v != node.labels().end()) t.version = v->second;
+  t.node_id = node.id();
+  t.access_log = access_log == "stdout";
+  t.access_log_sampling = absl::GetFlag(FLAGS_access_log_sampling);
+  t.tracing_endpoint = absl::GetFlag(FLAGS_tracing_endpoint);
+  t.tracing_format = *tracing_format;
+  t.tracing_sampling = absl::GetFlag(FLAGS_tracing_sampling);
   options.admin_address = absl::GetFlag(FLAGS_admin);
   outrigger::proxy::ProxyServer server(options);
   if (auto s = server.Start(*snapshot); !s.ok()) return Fail(s.message());

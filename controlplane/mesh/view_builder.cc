@@ -231,6 +231,8 @@ View ViewBuilderImpl::Compute(const std::string& ns,
       if (!w.node.inbound_address().empty() && SelectsNode(service, w.node)) {
         auto* ep = cla.add_endpoints();
         ep->set_address(w.node.inbound_address());
+        // The workload's labels: callers' metrics name the version they reached.
+        for (const auto& [k, v] : w.node.labels()) (*ep->mutable_labels())[k] = v;
         // A sidecar: its peers speak mTLS to it and check it is who registered, unless its
         // workload's mTLS mode (MeshTLS, else Mesh.spec.mtls) is DISABLE: then plaintext.
         if (!trust_domain_.empty() && EffectiveTlsMode(*policy_, w.node) != v1::DISABLE) {

@@ -342,7 +342,29 @@ std::string ControlPlane::RenderIdentityMetrics() const {
 std::string ControlPlane::RenderMetrics() const {
   size_t connected = 0;
   for (const auto& [id, w] : discovery_->workloads()) connected += w.connected;
-  return absl::StrCat(
+  size_t nacked = 0;
+  size_t stale = 0;
+  for (const ProxyStatus& p : discovery_->Status()) {
+    bool n = false;
+    bool s = false;
+    for (const TypeStatus& t : p.types) {
+      n = n || t.state == TypeStatus::State::kNacked;
+      s = s || t.state == TypeStatus::State::kStale;
+    }
+    nacked += n;
+    stale += s;
+  }
+  std::string histograms =
+      "# HELP outrigger_control_push_duration_milliseconds Time to compute one proxy's view and "
+      "queue what changed.\n# TYPE outrigger_control_push_duration_milliseconds histogram\n";
+  discovery_->push_ms().Render("outrigger_control_push_duration_milliseconds", "", &histograms);
+  absl::StrAppend(&histograms,
+                  "# HELP outrigger_control_convergence_milliseconds From a config change to a "
+                  "proxy's acknowledgement of it (per proxy and resource type).\n"
+                  "# TYPE outrigger_control_convergence_milliseconds histogram\n");
+  discovery_->convergence_ms().Render("outrigger_control_convergence_milliseconds", "",
+                                      &histograms);
+  return absl::StrCat(histograms,
       "# HELP outrigger_control_proxies_connected Proxies with an open discovery stream.\n"
       "# TYPE outrigger_control_proxies_connected gauge\n"
       "outrigger_control_proxies_connected ", connected, "\n",
@@ -352,6 +374,12 @@ std::string ControlPlane::RenderMetrics() const {
       "# HELP outrigger_control_nacks_total Responses proxies rejected.\n"
       "# TYPE outrigger_control_nacks_total counter\n"
       "outrigger_control_nacks_total ", discovery_->nacks(), "\n",
+      "# HELP outrigger_control_proxies_nacked Proxies whose latest config of some type is "
+      "rejected.\n# TYPE outrigger_control_proxies_nacked gauge\n"
+      "outrigger_control_proxies_nacked ", nacked, "\n",
+      "# HELP outrigger_control_proxies_stale Proxies that have not yet acknowledged the latest "
+      "config of some type.\n# TYPE outrigger_control_proxies_stale gauge\n"
+      "outrigger_control_proxies_stale ", stale, "\n",
       RenderIdentityMetrics(),
       "# HELP outrigger_control_policy_reloads_total Policy loads after a change.\n"
       "# TYPE outrigger_control_policy_reloads_total counter\n"

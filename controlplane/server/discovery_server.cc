@@ -213,12 +213,19 @@ void DiscoveryServer::OnRequest(Stream* stream, const v1::DiscoveryRequest& requ
     if (request.response_nonce() != ts.sent_nonce) return;  // answers an older push
     if (request.has_error_detail()) {
       ts.nack_error = request.error_detail().message();
+      ts.change_at.reset();
       ++nacks_;
       LogWarning("proxy ", st.node.id(), " rejected ", type, " version ", ts.sent_version, ": ",
                  ts.nack_error);
     } else {
       ts.acked_version = request.version_info();
       ts.nack_error.clear();
+      if (ts.change_at) {
+        convergence_ms_.Record(std::chrono::duration<double, std::milli>(
+                                   std::chrono::steady_clock::now() - *ts.change_at)
+                                   .count());
+        ts.change_at.reset();
+      }
     }
     return;
   }
@@ -236,6 +243,7 @@ void DiscoveryServer::OnRequest(Stream* stream, const v1::DiscoveryRequest& requ
     return;
   }
   ++push_id_;
+  change_at_ = std::chrono::steady_clock::now();  // the subscription is the change
   SendType(stream, st, type, current.resources, current.version);
 }
 
@@ -284,6 +292,10 @@ void DiscoveryServer::ExpireWorkloads() {
 }
 
 void DiscoveryServer::Invalidate() {
+  if (!change_pending_) {
+    change_pending_ = true;
+    change_at_ = std::chrono::steady_clock::now();
+  }
   if (pending_) return;
   pending_ = true;
   debounce_.expires_after(options_.debounce);
@@ -294,13 +306,19 @@ void DiscoveryServer::Invalidate() {
 
 void DiscoveryServer::Recompute() {
   pending_ = false;
+  if (!change_pending_) change_at_ = std::chrono::steady_clock::now();  // start-up window end
+  change_pending_ = false;
   ++push_id_;
   responses_.clear();
   const bool warming = std::chrono::steady_clock::now() < warm_until_;
   for (auto& [stream, st] : streams_) {
     if (!st.registered) continue;
     if (warming && st.resumed) continue;  // keeps its config until the window ends
+    const auto start = std::chrono::steady_clock::now();
     Push(stream, st, builder_(st.node, workloads_, generation_));
+    push_ms_.Record(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+            .count());
   }
 }
 
@@ -372,6 +390,8 @@ void DiscoveryServer::SendType(Stream* stream, StreamState& st, const std::strin
   ts.sent_version = version;
   ts.sent_nonce = response->nonce();
   ts.nack_error.clear();  // a NACK of an older version no longer describes this one
+  // Convergence counts from the oldest change the proxy has not yet acknowledged.
+  if (!ts.change_at) ts.change_at = change_at_;
   st.sent[type] = resources;
   ++pushes_;
   stream->Send(response, push_id_);

@@ -14,11 +14,13 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <optional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "outrigger/v1/discovery.grpc.pb.h"
+#include "xds/common/histogram.h"
 
 namespace outrigger::controlplane {
 
@@ -107,6 +109,11 @@ class DiscoveryServer final : public v1::AggregatedDiscoveryService::CallbackSer
   size_t connected_streams() const { return streams_.size(); }
   uint64_t pushes() const { return pushes_; }
   uint64_t nacks() const { return nacks_; }
+  // Time to compute one proxy's view and queue what changed (one sample per proxy per push).
+  const Histogram& push_ms() const { return push_ms_; }
+  // From a change (policy, registry, or a new subscription) to the proxy's ACK of the version
+  // it caused (one sample per proxy per resource type).
+  const Histogram& convergence_ms() const { return convergence_ms_; }
 
  private:
   class Stream;
@@ -117,6 +124,8 @@ class DiscoveryServer final : public v1::AggregatedDiscoveryService::CallbackSer
     std::string acked_version;
     std::string nack_error;
     std::vector<std::string> names;  // resource names last sent
+    // When the change behind the version in flight happened (unset once ACKed or NACKed).
+    std::optional<std::chrono::steady_clock::time_point> change_at;
   };
   struct StreamState {
     v1::Node node;
@@ -133,6 +142,8 @@ class DiscoveryServer final : public v1::AggregatedDiscoveryService::CallbackSer
   void Push(Stream* stream, StreamState& state, const View& view);
   void SendType(Stream* stream, StreamState& state, const std::string& type,
                 const Resources& resources, const std::string& version);
+  // The change being pushed now (for convergence time).
+  std::chrono::steady_clock::time_point change_at_;
   void ExpireWorkloads();
 
   boost::asio::io_context& control_;
@@ -153,6 +164,9 @@ class DiscoveryServer final : public v1::AggregatedDiscoveryService::CallbackSer
   boost::asio::steady_timer warm_timer_;
   uint64_t pushes_ = 0;
   uint64_t nacks_ = 0;
+  Histogram push_ms_;
+  Histogram convergence_ms_;
+  bool change_pending_ = false;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

@@ -196,6 +196,7 @@ absl::StatusOr<std::shared_ptr<const RouteTable>> RouteTable::FromProto(
       const std::string rpath = absl::StrCat(vpath, ".routes[", r, "]");
       Route route;
       route.name = rp.name().empty() ? rpath : rp.name();
+      route.virtual_host = host.name;
       switch (rp.match().path_specifier_case()) {
         case v1::RouteMatch::kPath:
           route.path_match = Route::PathMatch::kExact;
@@ -391,6 +392,7 @@ std::shared_ptr<const RouteTable> RouteTable::ForClusters(
     route.path = "/";
     route.clusters.push_back({c, 1});
     route.total_weight = 1;
+    route.virtual_host = c;
     host.routes.push_back(std::move(route));
     table->vhosts_.push_back(std::move(host));
   }

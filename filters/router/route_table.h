@@ -68,6 +68,7 @@ struct Route {
   enum class PathMatch { kPrefix, kExact, kRegex, kSegmentPrefix };
 
   std::string name;
+  std::string virtual_host;  // the name of the virtual host it belongs to (metrics: the service)
   PathMatch path_match = PathMatch::kPrefix;
   std::string path;  // the prefix, the exact path or the regex's text
   std::shared_ptr<const re2::RE2> path_regex;

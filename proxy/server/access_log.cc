@@ -31,10 +31,18 @@ bool AccessLog::Write(const RequestInfo& r) {
   AppendJsonString(r.cluster, &buf_);
   buf_ += ",\"upstream_host\":";
   AppendJsonString(r.upstream_host, &buf_);
-  absl::StrAppend(&buf_, ",\"duration_ms\":", absl::StrFormat("%.3f", r.duration_ms),
-                  ",\"bytes_received\":", r.bytes_received, ",\"bytes_sent\":", r.bytes_sent,
-                  ",\"request_id\":");
+  absl::StrAppend(&buf_, ",\"duration_ms\":", absl::StrFormat("%.3f", r.duration_ms));
+  if (r.response_duration_ms >= 0) {
+    absl::StrAppend(&buf_, ",\"response_duration_ms\":",
+                    absl::StrFormat("%.3f", r.response_duration_ms));
+  } else {
+    buf_ += ",\"response_duration_ms\":null";
+  }
+  absl::StrAppend(&buf_, ",\"bytes_received\":", r.bytes_received, ",\"bytes_sent\":",
+                  r.bytes_sent, ",\"request_id\":");
   AppendJsonString(r.request_id, &buf_);
+  buf_ += ",\"trace_id\":";
+  AppendJsonString(r.trace_id, &buf_);
   buf_ += ",\"x_forwarded_for\":";
   AppendJsonString(r.forwarded_for, &buf_);
   buf_ += ",\"source_identity\":";

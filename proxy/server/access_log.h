@@ -25,9 +25,11 @@ struct RequestInfo {
   absl::string_view cluster;
   absl::string_view upstream_host;
   double duration_ms = 0;
+  double response_duration_ms = -1;  // to the upstream response head; -1: none came
   uint64_t bytes_received = 0;
   uint64_t bytes_sent = 0;
   absl::string_view request_id;
+  absl::string_view trace_id;  // 32 hex digits, or ""
   absl::string_view forwarded_for;
   absl::string_view source_identity;  // the client's SPIFFE ID (inbound mTLS), or ""
   absl::string_view authz;  // "allow <policy>", "deny <policy>", "dry-run deny <policy>", or ""

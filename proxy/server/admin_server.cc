@@ -14,6 +14,7 @@
 #include "proxy/server/cluster_status.h"
 #include "proxy/config/snapshot.h"
 #include "proxy/server/proxy_server.h"
+#include "proxy/server/span_exporter.h"
 
 namespace outrigger::proxy {
 
@@ -115,11 +116,36 @@ asio::awaitable<void> AdminServer::Serve(tcp::socket socket) {
                         "\n# HELP outrigger_xds_rejected_total Config updates rejected (NACK).\n"
                         "# TYPE outrigger_xds_rejected_total counter\n"
                         "outrigger_xds_rejected_total ",
-                        d.rejected, "\n# TYPE outrigger_xds_version_info gauge\n");
+                        d.rejected,
+                        "\n# HELP outrigger_xds_last_rejected_timestamp_seconds When the control "
+                        "plane's config was last rejected (0: never); the reason is in the log "
+                        "and in `outrigger proxy-status`.\n"
+                        "# TYPE outrigger_xds_last_rejected_timestamp_seconds gauge\n"
+                        "outrigger_xds_last_rejected_timestamp_seconds ",
+                        d.rejected == 0 ? 0 : absl::ToUnixSeconds(d.last_rejected_at),
+                        "\n# HELP outrigger_xds_version_info The config version applied, per "
+                        "resource type.\n# TYPE outrigger_xds_version_info gauge\n");
         for (const auto& [type, version] : d.versions) {
           absl::StrAppend(&res.body(), "outrigger_xds_version_info{type_url=\"", type,
                           "\",version=\"", version, "\"} 1\n");
         }
+      }
+      if (const SpanExporter* e = server_.span_exporter()) {
+        absl::StrAppend(&res.body(),
+                        "# HELP outrigger_tracing_spans_exported_total Spans the collector "
+                        "accepted.\n# TYPE outrigger_tracing_spans_exported_total counter\n"
+                        "outrigger_tracing_spans_exported_total ", e->exported(),
+                        "\n# HELP outrigger_tracing_spans_failed_total Spans in batches the "
+                        "collector did not take (unreachable, or not 2xx).\n"
+                        "# TYPE outrigger_tracing_spans_failed_total counter\n"
+                        "outrigger_tracing_spans_failed_total ", e->failed(),
+                        "\n# HELP outrigger_tracing_export_queue_dropped_total Spans dropped "
+                        "because the export queue was full.\n"
+                        "# TYPE outrigger_tracing_export_queue_dropped_total counter\n"
+                        "outrigger_tracing_export_queue_dropped_total ", e->dropped(),
+                        "\n# HELP outrigger_tracing_export_queue_spans Spans waiting to be "
+                        "sent.\n# TYPE outrigger_tracing_export_queue_spans gauge\n"
+                        "outrigger_tracing_export_queue_spans ", e->queued(), "\n");
       }
     } else if (path == "/clusters") {
       auto per_worker = co_await server_.CollectHostStatus();

@@ -54,6 +54,9 @@ Http1Session::Http1Session(Worker& worker, tcp::socket socket, std::string liste
       client_(std::move(socket)),
       listener_name_(std::move(listener)),
       listener_stats_(worker.listener_stats(listener_name_)) {
+  if (const ListenerConfig* l = worker.snapshot()->FindListener(listener_name_)) {
+    inbound_ = l->direction == Direction::kInbound;
+  }
   error_code ec;
   auto ep = client_.socket().remote_endpoint(ec);
   if (!ec) client_ip_ = ep.address().to_string();
@@ -65,6 +68,7 @@ Http1Session::Http1Session(Worker& worker, tcp::socket socket, std::string liste
 
 Http1Session::~Http1Session() {
   --listener_stats_->cx_active;
+  ++listener_stats_->cx_closed;
   worker_.Unregister(this);
 }
 
@@ -133,6 +137,7 @@ asio::awaitable<void> Http1Session::Run(std::shared_ptr<Http1Session> self) {
     client_.Close();
     co_return;
   }
+  if (!peer_identity_.empty()) ++listener_stats_->cx_mutual_tls;
   for (;;) {
     if (!co_await ReadRequestHead()) break;
     const bool keep = co_await HandleRequest();
@@ -214,6 +219,7 @@ asio::awaitable<bool> Http1Session::ReadRequestHead() {
 
 void Http1Session::BeginRequest() {
   start_ = std::chrono::steady_clock::now();
+  response_head_at_ = {};
   start_time_ = absl::Now();
   flags_ = 0;
   status_ = 0;
@@ -265,6 +271,18 @@ void Http1Session::BeginRequest() {
   } else {
     forwarded_for_ = client_ip_;
   }
+  if (inbound_) {
+    // Who calls: the workload named by its mesh certificate, else what its sidecar says; the
+    // version only its sidecar knows. Sanitized: these become metric labels.
+    const size_t sa = peer_identity_.rfind("/sa/");
+    if (sa != std::string::npos) {
+      source_workload_ = SanitizeLabel(absl::string_view(peer_identity_).substr(sa + 4));
+    } else {
+      source_workload_ = SanitizeLabel(req_.headers.Get(kSourceWorkloadHeader).value_or(""));
+    }
+    source_version_ = SanitizeLabel(req_.headers.Get(kSourceVersionHeader).value_or(""));
+  }
+  BeginTrace();
 }
 
 asio::awaitable<bool> Http1Session::HandleRequest() {
@@ -556,7 +574,8 @@ asio::awaitable<Http1Session::TryResult> Http1Session::TryOnce(
       }
       ec = co_await ReadResponseHead();
       if (!ec) {
-        const int64_t now_ns = ToNanos(std::chrono::steady_clock::now());
+        response_head_at_ = std::chrono::steady_clock::now();
+        const int64_t now_ns = ToNanos(response_head_at_);
         host_->ewma.Observe(now_ns - ToNanos(try_start_), now_ns,
                             absl::ToInt64Nanoseconds(ewma_decay_));
         co_return TryResult::kHead;
@@ -706,7 +725,8 @@ asio::awaitable<void> Http1Session::PumpResponse(bool head_already_read) {
       if (!request_complete_) client_.Cancel();
       co_return;
     }
-    const int64_t now_ns = ToNanos(std::chrono::steady_clock::now());
+    response_head_at_ = std::chrono::steady_clock::now();
+    const int64_t now_ns = ToNanos(response_head_at_);
     host_->ewma.Observe(now_ns - ToNanos(try_start_), now_ns,
                         absl::ToInt64Nanoseconds(ewma_decay_));
     RecordTry(StatusOutcome(resp_.status));
@@ -847,7 +867,12 @@ asio::awaitable<bool> Http1Session::LocalReply(int status, absl::string_view bod
 }
 
 void Http1Session::BuildUpstreamHead(absl::string_view target, bool chunked) {
-  WriteUpstreamHead(req_, target, chunked, route_, forwarded_for_, request_id_, &to_upstream_);
+  WriteUpstreamHead(req_, target, chunked, route_, ForwardedHeaders(), &to_upstream_);
+}
+
+ProxyHeaders Http1Session::ForwardedHeaders() const {
+  return ProxyHeaders{forwarded_for_, request_id_, trace_lines_,
+                      inbound_ ? absl::string_view() : worker_.source_headers()};
 }
 
 void Http1Session::BuildResponseHead(http::Framing framing) {
@@ -862,9 +887,29 @@ void Http1Session::FinishRequest() {
   --listener_stats_->rq_active;
   const auto now = std::chrono::steady_clock::now();
   const double ms = std::chrono::duration<double, std::milli>(now - start_).count();
-  ++listener_stats_->requests[(static_cast<uint32_t>(status_) << 16) | flags_];
-  listener_stats_->duration.Record(ms);
-  if (worker_.access_log_enabled()) LogRequest(ms);
+  const uint64_t received = std::max(bytes_received_, req_body_.bytes());
+  ListenerStats::LabelView labels;
+  labels.response_code = static_cast<uint16_t>(status_);
+  labels.response_flags = flags_;
+  if (inbound_) {
+    labels.source_workload = source_workload_;
+    labels.source_version = source_version_;
+    labels.destination_service = worker_.service_label();
+    labels.destination_version = worker_.version_label();
+    labels.mutual_tls = !peer_identity_.empty();
+  } else {
+    labels.source_workload = worker_.workload_label();
+    labels.source_version = worker_.version_label();
+    labels.destination_service = route_ != nullptr        ? absl::string_view(route_->virtual_host)
+                                 : !cluster_name_.empty() ? cluster_name_
+                                                          : absl::string_view("unknown");
+    labels.destination_version =
+        host_ && !host_->version.empty() ? absl::string_view(host_->version) : "unknown";
+    labels.mutual_tls = host_ && !host_->spiffe_id.empty();
+  }
+  listener_stats_->RecordRequest(labels, ms, received, bytes_sent_, &worker_.key_scratch());
+  if (sampled_) RecordSpan(ms);
+  if (worker_.ShouldLog(status_, flags_)) LogRequest(ms);
   EndTry();
   if (counted_active_) --cstats_->rq_active;
   counted_active_ = false;
@@ -885,6 +930,11 @@ void Http1Session::LogRequest(double ms) {
   if (host_) info.upstream_host = host_->address_text;
   info.duration_ms = ms;
   info.bytes_received = std::max(bytes_received_, req_body_.bytes());
+  if (response_head_at_ > start_) {
+    info.response_duration_ms =
+        std::chrono::duration<double, std::milli>(response_head_at_ - start_).count();
+  }
+  info.trace_id = trace_id_;
   info.bytes_sent = bytes_sent_;
   info.request_id = request_id_;
   info.forwarded_for = forwarded_for_;

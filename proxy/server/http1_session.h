@@ -15,8 +15,10 @@
 
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "filters/tracing/trace_context.h"
 #include "proxy/http/http1_codec.h"
 #include "proxy/net/transport.h"
+#include "proxy/server/message_heads.h"
 #include "proxy/server/worker.h"
 
 namespace outrigger::proxy {
@@ -57,6 +59,9 @@ class Http1Session : public std::enable_shared_from_this<Http1Session> {
   // Reads one request head. Returns false when the connection should close.
   awaitable<bool> ReadRequestHead();
   void BeginRequest();
+  // Trace context (tracing.cc): the caller's, ours, and the headers that carry it onward.
+  void BeginTrace();
+  void RecordSpan(double duration_ms);
   // Forwards the request whose head was just read. Returns true to keep the connection.
   awaitable<bool> HandleRequest();
   awaitable<TryResult> TryOnce(const CircuitBreakerConfig& limits);
@@ -84,6 +89,7 @@ class Http1Session : public std::enable_shared_from_this<Http1Session> {
   // The reply for an upstream that failed before its response head reached the client.
   awaitable<bool> UpstreamFailureReply();
   void BuildUpstreamHead(absl::string_view target, bool chunked);
+  ProxyHeaders ForwardedHeaders() const;
   void BuildResponseHead(http::Framing framing);
   void FinishRequest();
   void LogRequest(double duration_ms);
@@ -97,6 +103,7 @@ class Http1Session : public std::enable_shared_from_this<Http1Session> {
   std::string client_ip_;
   std::string peer_identity_;  // the client's SPIFFE ID (inbound mTLS), or ""
   std::string authz_note_;     // the authorization decision, for the access log
+  bool inbound_ = false;       // an inbound listener: the mesh calls the local app
 
   // Per connection, reused across requests.
   boost::beast::flat_buffer in_;
@@ -120,6 +127,15 @@ class Http1Session : public std::enable_shared_from_this<Http1Session> {
   boost::asio::ip::tcp::socket* connecting_ = nullptr;
   std::string request_id_;
   std::string forwarded_for_;
+  // Inbound: the calling workload, for metrics (from its certificate and its sidecar's headers).
+  std::string source_workload_;
+  std::string source_version_;
+  // Tracing: the caller's context, our span (0: not tracing), the headers sent onward.
+  tracing::TraceContext trace_;
+  uint64_t span_id_ = 0;
+  bool sampled_ = false;
+  std::string trace_lines_;
+  std::string trace_id_;  // hex, for the access log ("" when the request has no trace)
   absl::string_view cluster_name_;
   absl::string_view target_;  // the path sent upstream (lives in HandleRequest)
   const router::RetryPolicy* retry_ = nullptr;  // in snapshot_
@@ -145,6 +161,7 @@ class Http1Session : public std::enable_shared_from_this<Http1Session> {
   bool mirrored_ = false;
   absl::Time start_time_;
   SteadyTime start_;
+  SteadyTime response_head_at_;  // when the (last try's) response head arrived
   uint16_t flags_ = 0;
   int status_ = 0;
   uint64_t bytes_received_ = 0;

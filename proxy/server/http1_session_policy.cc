@@ -181,8 +181,8 @@ void Http1Session::MaybeMirror(const std::string& sent) {
       continue;
     }
     std::string copy;
-    WriteUpstreamHead(req_, target_, req_parser_->chunked(), route_, forwarded_for_, request_id_,
-                      &copy, "-shadow");
+    WriteUpstreamHead(req_, target_, req_parser_->chunked(), route_, ForwardedHeaders(), &copy,
+                      "-shadow");
     copy.append(sent, head_size_, std::string::npos);
     SendMirror(worker_, m.cluster, std::move(copy), req_.method == "HEAD", route_timeout_);
   }

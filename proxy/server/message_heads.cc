@@ -2,12 +2,12 @@
 #include "proxy/server/message_heads.h"
 
 #include "absl/strings/str_cat.h"
+#include "filters/tracing/trace_context.h"
 
 namespace outrigger::proxy {
 
 void WriteUpstreamHead(const http::RequestHead& req, absl::string_view target, bool chunked,
-                       const router::Route* route, absl::string_view forwarded_for,
-                       absl::string_view request_id, std::string* out,
+                       const router::Route* route, const ProxyHeaders& added, std::string* out,
                        absl::string_view host_suffix) {
   out->clear();
   absl::StrAppend(out, req.method, " ", target, " HTTP/1.1\r\n");
@@ -21,6 +21,10 @@ void WriteUpstreamHead(const http::RequestHead& req, absl::string_view target, b
         http::EqualsIgnoreCase(name, "x-request-id")) {
       return;  // replaced below
     }
+    if (name.size() > 19 && http::EqualsIgnoreCase(name.substr(0, 19), "x-outrigger-source-")) {
+      return;  // only the sidecar sets these
+    }
+    if (!added.trace_lines.empty() && tracing::IsTraceHeader(name)) return;  // replaced below
     if (http::EqualsIgnoreCase(name, "host")) {
       if (req.absolute_form) return;  // the URI's authority wins
       if (edits != nullptr && !edits->host_rewrite.empty()) return;
@@ -66,11 +70,12 @@ void WriteUpstreamHead(const http::RequestHead& req, absl::string_view target, b
     return false;
   };
   if (!route_sets("x-forwarded-for")) {
-    absl::StrAppend(out, "x-forwarded-for: ", forwarded_for, "\r\n");
+    absl::StrAppend(out, "x-forwarded-for: ", added.forwarded_for, "\r\n");
   }
   if (!route_sets("x-request-id")) {
-    absl::StrAppend(out, "x-request-id: ", request_id, "\r\n");
+    absl::StrAppend(out, "x-request-id: ", added.request_id, "\r\n");
   }
+  absl::StrAppend(out, added.trace_lines, added.source_lines);
   if (!has_proto && !route_sets("x-forwarded-proto")) {
     out->append("x-forwarded-proto: http\r\n");
   }

@@ -12,12 +12,27 @@
 
 namespace outrigger::proxy {
 
+// What the proxy itself adds to a forwarded request.
+struct ProxyHeaders {
+  absl::string_view forwarded_for;  // the new x-forwarded-for value
+  absl::string_view request_id;     // x-request-id
+  // Whole header lines ("traceparent: ...\r\n"): the proxy's trace context. When set, the
+  // caller's traceparent / b3 / x-b3-* headers are replaced by these.
+  absl::string_view trace_lines;
+  // Whole header lines naming the calling workload (x-outrigger-source-*), for the peer
+  // sidecar's metrics. x-outrigger-source-* headers that arrive are always dropped.
+  absl::string_view source_lines;
+};
+
 // Replaces `out` with the head of the request to forward. `route` may be null (no edits).
 // `host_suffix` is appended to the Host (mirrors send "reviews-shadow", as Envoy does).
 void WriteUpstreamHead(const http::RequestHead& req, absl::string_view target, bool chunked,
-                       const router::Route* route, absl::string_view forwarded_for,
-                       absl::string_view request_id, std::string* out,
+                       const router::Route* route, const ProxyHeaders& added, std::string* out,
                        absl::string_view host_suffix = {});
+
+// The x-outrigger-source-* headers (set by the calling sidecar, read by the called one).
+inline constexpr char kSourceWorkloadHeader[] = "x-outrigger-source-workload";
+inline constexpr char kSourceVersionHeader[] = "x-outrigger-source-version";
 
 // Replaces `out` with the head of the response for the client, framed as `framing`, saying
 // whether the connection stays open.

@@ -1,6 +1,8 @@
 // See proxy_server.h.
 #include "proxy/server/proxy_server.h"
 
+#include "proxy/server/span_exporter.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -74,6 +76,7 @@ uint16_t BoundPort(int fd) {
 ProxyServer::ProxyServer(ServerOptions options) : options_(std::move(options)) {}
 
 ProxyServer::~ProxyServer() {
+  if (exporter_) exporter_->Stop();
   if (identity_) identity_->Stop();
   if (ads_) ads_->Stop();
   health_checker_.reset();
@@ -82,8 +85,20 @@ ProxyServer::~ProxyServer() {
 
 absl::Status ProxyServer::Start(std::shared_ptr<const Snapshot> snapshot) {
   snapshot_ = std::move(snapshot);
+  const TelemetryOptions& t = options_.telemetry;
+  if (!t.tracing_endpoint.empty()) {
+    auto url = ParseCollectorUrl(t.tracing_endpoint, t.tracing_format);
+    if (!url.ok()) return url.status();
+    exporter_ = std::make_unique<SpanExporter>(
+        ioc_, *url, t.tracing_format,
+        tracing::SpanSource{t.service.empty() ? "outrigger-proxy" : t.service, t.node_id});
+    exporter_->Start();
+    LogInfo("tracing: ", t.tracing_format == tracing::Format::kZipkin ? "Zipkin" : "OTLP",
+            " spans to ", t.tracing_endpoint, ", ", t.tracing_sampling, "% of new traces");
+  }
   for (int i = 0; i < options_.concurrency; ++i) {
-    workers_.push_back(std::make_unique<Worker>(i, options_.concurrency, options_.access_log));
+    workers_.push_back(
+        std::make_unique<Worker>(i, options_.concurrency, options_.telemetry, exporter_.get()));
   }
   // Per worker, the sockets of every listener.
   std::vector<std::vector<ListenerSocket>> sockets(workers_.size());
@@ -168,7 +183,16 @@ asio::awaitable<void> ProxyServer::WaitForDrain() {
     LogWarning("drain timeout: closing ", open, " connection(s) still open");
   }
   if (health_checker_) health_checker_->Stop();
-  for (auto& w : workers_) w->Stop();
+  for (auto& w : workers_) w->Stop();  // each hands its last spans to the exporter
+  if (exporter_) {
+    // A last chance for the spans of the final requests (bounded: the collector may be gone).
+    const auto spans_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+    do {
+      timer.expires_after(std::chrono::milliseconds(20));
+      co_await timer.async_wait(asio::use_awaitable);
+    } while (!exporter_->idle() && std::chrono::steady_clock::now() < spans_deadline);
+    exporter_->Stop();
+  }
   if (admin_) admin_->Close();
   signals_.cancel();
   ioc_.stop();
@@ -287,6 +311,7 @@ void ProxyServer::OnDiscoveryResponse(const v1::DiscoveryResponse& response) {
   }
   if (!status.ok()) {
     ++discovery_.rejected;
+    discovery_.last_rejected_at = absl::Now();
     discovery_.last_error = absl::StrCat(response.type_url(), " version ",
                                          response.version_info(), ": ", status.message());
     LogWarning("rejected config from the control plane: ", discovery_.last_error);

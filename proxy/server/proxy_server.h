@@ -32,11 +32,12 @@ namespace outrigger::proxy {
 
 class AdminServer;
 class AdsClient;
+class SpanExporter;
 
 struct ServerOptions {
   int concurrency = 1;
   absl::Duration drain_timeout = absl::Seconds(5);
-  bool access_log = true;
+  TelemetryOptions telemetry;
   std::string admin_address;  // empty: no admin server
 };
 
@@ -70,6 +71,7 @@ class ProxyServer {
     uint64_t rejected = 0;
     std::map<std::string, std::string> versions;  // type_url -> accepted version
     std::string last_error;
+    absl::Time last_rejected_at = absl::InfinitePast();
   };
   const DiscoveryStats& discovery_stats() const { return discovery_; }
 
@@ -81,6 +83,8 @@ class ProxyServer {
   // Every worker's view of every upstream host (health, ejection, load), for /clusters.
   boost::asio::awaitable<std::vector<std::vector<HostStatus>>> CollectHostStatus();
   boost::asio::io_context& io_context() { return ioc_; }
+  // The trace exporter, when --tracing-endpoint is set (for /metrics).
+  const SpanExporter* span_exporter() const { return exporter_.get(); }
 
  private:
   boost::asio::awaitable<void> WaitForDrain();
@@ -96,6 +100,7 @@ class ProxyServer {
   std::shared_ptr<const Snapshot> snapshot_;
   std::unique_ptr<AdminServer> admin_;
   std::unique_ptr<HealthChecker> health_checker_;
+  std::unique_ptr<SpanExporter> exporter_;
   bool draining_ = false;
   bool ready_ = true;
   std::map<std::string, std::string> bound_;

@@ -26,38 +26,56 @@ std::string ResponseFlagsString(uint16_t flags) {
   return out;
 }
 
-void Histogram::Record(double ms) {
-  size_t i = std::lower_bound(kBoundsMs.begin(), kBoundsMs.end(), ms) - kBoundsMs.begin();
-  ++counts_[i];
-  sum_ += ms;
-  ++count_;
+void RequestSeries::Merge(const RequestSeries& o) {
+  if (requests == 0 && labels.destination_service.empty()) labels = o.labels;
+  requests += o.requests;
+  duration.Merge(o.duration);
+  request_bytes.Merge(o.request_bytes);
+  response_bytes.Merge(o.response_bytes);
 }
 
-void Histogram::Merge(const Histogram& o) {
-  for (size_t i = 0; i < counts_.size(); ++i) counts_[i] += o.counts_[i];
-  sum_ += o.sum_;
-  count_ += o.count_;
-}
-
-void Histogram::Render(const std::string& name, const std::string& labels,
-                       std::string* out) const {
-  uint64_t cumulative = 0;
-  for (size_t i = 0; i < kBoundsMs.size(); ++i) {
-    cumulative += counts_[i];
-    absl::StrAppend(out, name, "_bucket{", labels, ",le=\"", kBoundsMs[i], "\"} ", cumulative,
-                    "\n");
+void ListenerStats::RecordRequest(const LabelView& l, double duration_ms,
+                                  uint64_t request_bytes, uint64_t response_bytes,
+                                  std::string* key) {
+  key->clear();
+  absl::StrAppend(key, l.source_workload, "\x1f", l.source_version, "\x1f",
+                  l.destination_service, "\x1f", l.destination_version, "\x1f",
+                  l.response_code, "\x1f", l.response_flags, l.mutual_tls ? "\x1fm" : "\x1fp");
+  auto it = series.find(*key);
+  if (it == series.end()) {
+    if (series.size() >= kMaxSeries) {
+      ++series_overflow;
+      RequestLabels overflow{"overflow", "overflow", "overflow", "overflow", l.response_code,
+                             l.response_flags, l.mutual_tls};
+      key->clear();
+      absl::StrAppend(key, "overflow\x1f", l.response_code, "\x1f", l.response_flags,
+                      l.mutual_tls ? "\x1fm" : "\x1fp");
+      it = series.find(*key);
+      if (it == series.end()) it = series.emplace(*key, RequestSeries{overflow}).first;
+    } else {
+      it = series
+               .emplace(*key, RequestSeries{RequestLabels{
+                                  std::string(l.source_workload), std::string(l.source_version),
+                                  std::string(l.destination_service),
+                                  std::string(l.destination_version), l.response_code,
+                                  l.response_flags, l.mutual_tls}})
+               .first;
+    }
   }
-  cumulative += counts_.back();
-  absl::StrAppend(out, name, "_bucket{", labels, ",le=\"+Inf\"} ", cumulative, "\n");
-  absl::StrAppend(out, name, "_sum{", labels, "} ", absl::StrFormat("%.3f", sum_), "\n");
-  absl::StrAppend(out, name, "_count{", labels, "} ", count_, "\n");
+  RequestSeries& s = it->second;
+  ++s.requests;
+  s.duration.Record(duration_ms);
+  s.request_bytes.Record(static_cast<double>(request_bytes));
+  s.response_bytes.Record(static_cast<double>(response_bytes));
 }
 
 void ListenerStats::Merge(const ListenerStats& o) {
-  if (direction.empty()) direction = o.direction;
-  for (const auto& [k, v] : o.requests) requests[k] += v;
-  duration.Merge(o.duration);
+  if (reporter.empty()) reporter = o.reporter;
+  for (const auto& [k, v] : o.series) series[k].Merge(v);
+  series_overflow += o.series_overflow;
   cx_total += o.cx_total;
+  cx_closed += o.cx_closed;
+  cx_mutual_tls += o.cx_mutual_tls;
   cx_active += o.cx_active;
   rq_active += o.rq_active;
   tls_handshakes += o.tls_handshakes;
@@ -98,6 +116,8 @@ void ClusterStats::Merge(const ClusterStats& o) {
 void WorkerStats::Merge(const WorkerStats& o) {
   for (const auto& [k, v] : o.listeners) listeners[k].Merge(v);
   for (const auto& [k, v] : o.clusters) clusters[k].Merge(v);
+  spans_recorded += o.spans_recorded;
+  spans_dropped += o.spans_dropped;
 }
 
 std::string WorkerStats::RenderPrometheus() const {
@@ -108,31 +128,69 @@ std::string WorkerStats::RenderPrometheus() const {
   std::map<std::string, const ClusterStats*> cs;
   for (const auto& [k, v] : clusters) cs[k] = &v;
 
-  out += "# HELP outrigger_requests_total Requests completed, by response code and flags.\n";
-  out += "# TYPE outrigger_requests_total counter\n";
+  // Istio's standard metrics, under outrigger_ names, with the listener added.
+  struct Row {
+    std::string labels;
+    const RequestSeries* series;
+  };
+  std::vector<Row> rows;
   for (const auto& [name, s] : ls) {
-    std::vector<std::pair<uint32_t, uint64_t>> rows(s->requests.begin(), s->requests.end());
-    std::sort(rows.begin(), rows.end());
-    for (const auto& [key, count] : rows) {
-      absl::StrAppend(&out, "outrigger_requests_total{listener=\"", name, "\",direction=\"",
-                      s->direction, "\",response_code=\"", key >> 16, "\",response_flags=\"",
-                      ResponseFlagsString(static_cast<uint16_t>(key & 0xffff)), "\"} ", count,
-                      "\n");
+    std::vector<Row> mine;
+    for (const auto& [key, series] : s->series) {
+      const RequestLabels& l = series.labels;
+      mine.push_back(
+          {absl::StrCat("listener=\"", name, "\",reporter=\"", s->reporter,
+                        "\",source_workload=\"", l.source_workload, "\",source_version=\"",
+                        l.source_version, "\",destination_service=\"", l.destination_service,
+                        "\",destination_version=\"", l.destination_version,
+                        "\",response_code=\"", l.response_code, "\",response_flags=\"",
+                        ResponseFlagsString(l.response_flags),
+                        "\",connection_security_policy=\"", l.mutual_tls ? "mutual_tls" : "none",
+                        "\""),
+           &series});
     }
+    std::sort(mine.begin(), mine.end(),
+              [](const Row& a, const Row& b) { return a.labels < b.labels; });
+    rows.insert(rows.end(), mine.begin(), mine.end());
   }
-  out += "# HELP outrigger_request_duration_ms Time from request head to response end.\n";
-  out += "# TYPE outrigger_request_duration_ms histogram\n";
-  for (const auto& [name, s] : ls) {
-    s->duration.Render("outrigger_request_duration_ms",
-                       absl::StrCat("listener=\"", name, "\",direction=\"", s->direction, "\""),
-                       &out);
+  out += "# HELP outrigger_requests_total Requests completed (Istio's istio_requests_total).\n";
+  out += "# TYPE outrigger_requests_total counter\n";
+  for (const Row& r : rows) {
+    absl::StrAppend(&out, "outrigger_requests_total{", r.labels, "} ", r.series->requests, "\n");
+  }
+  out += "# HELP outrigger_request_duration_milliseconds Time from the request's first byte to "
+         "the response's last.\n# TYPE outrigger_request_duration_milliseconds histogram\n";
+  for (const Row& r : rows) {
+    r.series->duration.Render("outrigger_request_duration_milliseconds", r.labels, &out);
+  }
+  out += "# HELP outrigger_request_bytes Request body sizes.\n"
+         "# TYPE outrigger_request_bytes histogram\n";
+  for (const Row& r : rows) r.series->request_bytes.Render("outrigger_request_bytes", r.labels, &out);
+  out += "# HELP outrigger_response_bytes Response sizes (head and body as sent).\n"
+         "# TYPE outrigger_response_bytes histogram\n";
+  for (const Row& r : rows) {
+    r.series->response_bytes.Render("outrigger_response_bytes", r.labels, &out);
   }
   auto gauge_or_counter = [&](const char* metric, const char* type, const char* help, auto get) {
     absl::StrAppend(&out, "# HELP ", metric, " ", help, "\n# TYPE ", metric, " ", type, "\n");
     for (const auto& [name, s] : ls) {
-      absl::StrAppend(&out, metric, "{listener=\"", name, "\"} ", get(*s), "\n");
+      absl::StrAppend(&out, metric, "{listener=\"", name, "\",reporter=\"", s->reporter, "\"} ",
+                      get(*s), "\n");
     }
   };
+  gauge_or_counter("outrigger_tcp_connections_opened_total", "counter",
+                   "Downstream connections accepted.",
+                   [](const ListenerStats& s) { return s.cx_total; });
+  gauge_or_counter("outrigger_tcp_connections_closed_total", "counter",
+                   "Downstream connections closed.",
+                   [](const ListenerStats& s) { return s.cx_closed; });
+  gauge_or_counter("outrigger_tcp_connections_mutual_tls_total", "counter",
+                   "Downstream connections that presented a mesh certificate.",
+                   [](const ListenerStats& s) { return s.cx_mutual_tls; });
+  gauge_or_counter("outrigger_metrics_series_overflow_total", "counter",
+                   "Requests counted under the \"overflow\" labels because the listener already "
+                   "had the most label sets allowed.",
+                   [](const ListenerStats& s) { return s.series_overflow; });
   gauge_or_counter("outrigger_downstream_cx_total", "counter", "Downstream connections accepted.",
                    [](const ListenerStats& s) { return s.cx_total; });
   gauge_or_counter("outrigger_downstream_cx_active", "gauge", "Downstream connections open.",
@@ -225,6 +283,14 @@ std::string WorkerStats::RenderPrometheus() const {
   cluster_metric("outrigger_cluster_hosts_unhealthy", "gauge",
                  "Hosts failing active health checks.",
                  [](const ClusterStats& s) { return s.hosts_unhealthy; });
+  absl::StrAppend(&out,
+                  "# HELP outrigger_tracing_spans_total Spans recorded.\n"
+                  "# TYPE outrigger_tracing_spans_total counter\noutrigger_tracing_spans_total ",
+                  spans_recorded,
+                  "\n# HELP outrigger_tracing_spans_dropped_total Spans dropped because a "
+                  "worker's buffer was full.\n# TYPE outrigger_tracing_spans_dropped_total "
+                  "counter\noutrigger_tracing_spans_dropped_total ",
+                  spans_dropped, "\n");
   return out;
 }
 

@@ -8,6 +8,8 @@
 #include <string>
 
 #include "absl/container/node_hash_map.h"
+#include "absl/strings/string_view.h"
+#include "xds/common/histogram.h"
 
 namespace outrigger::proxy {
 
@@ -32,27 +34,40 @@ enum ResponseFlag : uint16_t {
 // "-" for none, else short names joined by ',' ("UF,UC").
 std::string ResponseFlagsString(uint16_t flags);
 
-class Histogram {
- public:
-  static constexpr std::array<double, 17> kBoundsMs = {
-      0.5, 1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000};
-  void Record(double ms);
-  void Merge(const Histogram& other);
-  // Appends `name`_bucket/_sum/_count lines with `labels` ("a=\"b\"").
-  void Render(const std::string& name, const std::string& labels, std::string* out) const;
+// The Istio-style labels of one request series. Values are short, sanitized identifiers (service
+// names, versions); never paths or other user data, so the number of series stays bounded.
+struct RequestLabels {
+  std::string source_workload;
+  std::string source_version;
+  std::string destination_service;
+  std::string destination_version;
+  uint16_t response_code = 0;
+  uint16_t response_flags = 0;
+  bool mutual_tls = false;
+};
 
- private:
-  std::array<uint64_t, kBoundsMs.size() + 1> counts_{};
-  double sum_ = 0;
-  uint64_t count_ = 0;
+// Requests of one label set: how many, how long, how large.
+struct RequestSeries {
+  RequestLabels labels;
+  uint64_t requests = 0;
+  Histogram duration{Histogram::Unit::kMilliseconds};
+  Histogram request_bytes{Histogram::Unit::kBytes};
+  Histogram response_bytes{Histogram::Unit::kBytes};
+  void Merge(const RequestSeries& other);
 };
 
 struct ListenerStats {
-  std::string direction;
-  // (status << 16 | flags) -> count
-  absl::node_hash_map<uint32_t, uint64_t> requests;
-  Histogram duration;
+  // At most this many label sets per listener per worker; requests beyond it are counted in a
+  // series whose source and destination labels read "overflow".
+  static constexpr size_t kMaxSeries = 1024;
+
+  std::string reporter;  // "source" (outbound listener) or "destination" (inbound)
+  // Keyed by the labels joined (see RecordRequest).
+  absl::node_hash_map<std::string, RequestSeries> series;
+  uint64_t series_overflow = 0;  // requests counted in the overflow series
   uint64_t cx_total = 0;
+  uint64_t cx_closed = 0;
+  uint64_t cx_mutual_tls = 0;  // of cx_total, connections that came with a mesh certificate
   int64_t cx_active = 0;
   uint64_t rq_active = 0;
   // Inbound mTLS.
@@ -61,6 +76,15 @@ struct ListenerStats {
   uint64_t tls_plaintext_refused = 0;     // STRICT: plaintext, or TLS without a certificate
   uint64_t authz_denied = 0;
   uint64_t authz_dry_run_denied = 0;      // would have been denied by a dry-run policy
+  // Counts one finished request. `key_scratch` is the caller's reusable buffer.
+  struct LabelView {
+    absl::string_view source_workload, source_version, destination_service, destination_version;
+    uint16_t response_code = 0;
+    uint16_t response_flags = 0;
+    bool mutual_tls = false;
+  };
+  void RecordRequest(const LabelView& labels, double duration_ms, uint64_t request_bytes,
+                     uint64_t response_bytes, std::string* key_scratch);
   void Merge(const ListenerStats& other);
 };
 
@@ -98,6 +122,9 @@ struct ClusterStats {
 struct WorkerStats {
   absl::node_hash_map<std::string, ListenerStats> listeners;
   absl::node_hash_map<std::string, ClusterStats> clusters;
+  // Tracing: spans recorded, and spans dropped because the worker's buffer was full.
+  uint64_t spans_recorded = 0;
+  uint64_t spans_dropped = 0;
 
   void Merge(const WorkerStats& other);
   std::string RenderPrometheus() const;

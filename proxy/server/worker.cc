@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <chrono>
 
+#include "absl/strings/str_cat.h"
 #include "proxy/server/http1_session.h"
+#include "proxy/server/span_exporter.h"
 #include "xds/common/log.h"
 
 namespace outrigger::proxy {
@@ -13,14 +15,30 @@ namespace outrigger::proxy {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
-Worker::Worker(int index, int workers, bool access_log)
+namespace {
+// Spans a worker holds before it drops new ones (the exporter has its own bound).
+constexpr size_t kMaxBufferedSpans = 4096;
+constexpr size_t kSpanBatch = 256;  // hand over early when this many are waiting
+}  // namespace
+
+Worker::Worker(int index, int workers, const TelemetryOptions& telemetry, SpanExporter* exporter)
     : index_(index),
       workers_(std::max(1, workers)),
-      access_log_(access_log),
+      access_log_(telemetry.access_log),
+      telemetry_(telemetry),
+      service_label_(telemetry.ServiceLabel()),
+      workload_label_(telemetry.WorkloadLabel()),
+      version_label_(telemetry.VersionLabel()),
+      exporter_(exporter),
       rng_state_(0x9E3779B97F4A7C15ull ^
                  (static_cast<uint64_t>(
                       std::chrono::steady_clock::now().time_since_epoch().count()) +
-                  static_cast<uint64_t>(index) * 0xBF58476D1CE4E5B9ull)) {}
+                  static_cast<uint64_t>(index) * 0xBF58476D1CE4E5B9ull)) {
+  if (!telemetry.service.empty()) {
+    source_headers_ = absl::StrCat("x-outrigger-source-workload: ", workload_label_,
+                                   "\r\nx-outrigger-source-version: ", version_label_, "\r\n");
+  }
+}
 
 Worker::~Worker() {
   Stop();
@@ -44,6 +62,7 @@ void Worker::Stop() {
   if (!thread_.joinable()) return;
   asio::post(*ioc_, [this] {
     access_log_.Flush();
+    FlushSpans();
     ioc_->stop();
   });
   thread_.join();
@@ -77,8 +96,8 @@ void Worker::ApplySnapshot(std::shared_ptr<const Snapshot> snapshot,
       continue;
     }
     const auto* lc = snapshot_->FindListener(ls.name);
-    stats_.listeners[ls.name].direction = lc && lc->direction == Direction::kInbound
-                                              ? "inbound" : "outbound";
+    stats_.listeners[ls.name].reporter =
+        lc && lc->direction == Direction::kInbound ? "destination" : "source";
     AcceptLoop(a.get());
     acceptors_.push_back(std::move(a));
   }
@@ -113,6 +132,7 @@ void Worker::ArmSweep() {
       if (sessions_.contains(s)) s->CheckDeadline(now);
     }
     clusters_.Tick(now, ++sweeps_ % 10 == 0);
+    if (sweeps_ % 5 == 0) FlushSpans();
     ArmSweep();
   });
 }
@@ -146,6 +166,30 @@ void Worker::BeginDrain() {
     if (sessions_.contains(s)) s->CloseIfIdle();
   }
   clusters_.CloseAllIdle();
+}
+
+bool Worker::ShouldLog(int status, uint16_t flags) {
+  if (!access_log_.enabled()) return false;
+  const double rate = telemetry_.access_log_sampling;
+  if (rate >= 100 || status >= 500 || flags != 0) return true;
+  return static_cast<double>(Random() >> 11) * 0x1.0p-53 * 100 < rate;
+}
+
+void Worker::RecordSpan(tracing::Span span) {
+  if (spans_.size() >= kMaxBufferedSpans) {
+    ++stats_.spans_dropped;
+    return;
+  }
+  ++stats_.spans_recorded;
+  spans_.push_back(std::move(span));
+  if (spans_.size() >= kSpanBatch) FlushSpans();
+}
+
+void Worker::FlushSpans() {
+  if (exporter_ == nullptr || spans_.empty()) return;
+  exporter_->Submit(std::move(spans_));
+  spans_ = {};
+  spans_.reserve(64);
 }
 
 void Worker::LogRequest(const RequestInfo& info) {

@@ -21,12 +21,14 @@
 #include "proxy/config/snapshot.h"
 #include "proxy/server/access_log.h"
 #include "proxy/server/stats.h"
+#include "proxy/server/telemetry.h"
 #include "proxy/server/tls_state.h"
 #include "proxy/upstream/cluster_manager.h"
 
 namespace outrigger::proxy {
 
 class Http1Session;
+class SpanExporter;
 
 // A listening socket the main thread created for this worker.
 struct ListenerSocket {
@@ -38,8 +40,9 @@ struct ListenerSocket {
 class Worker {
  public:
   // `workers`: how many workers the proxy runs (they split circuit-breaker limits, retry-budget
-  // floors and rate-limit buckets).
-  Worker(int index, int workers, bool access_log);
+  // floors and rate-limit buckets). `telemetry` outlives the worker; `exporter` (null: no
+  // tracing) lives on the main thread and is only posted to.
+  Worker(int index, int workers, const TelemetryOptions& telemetry, SpanExporter* exporter);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -71,7 +74,19 @@ class Worker {
   bool TakeToken(const router::RateLimitConfig& config, SteadyTime now);
   uint64_t Random();
   bool access_log_enabled() const { return access_log_.enabled(); }
+  // Whether to log this request: always for errors (5xx, response flags), else sampled.
+  bool ShouldLog(int status, uint16_t flags);
   void LogRequest(const RequestInfo& info);
+  // Telemetry: this workload's labels, and spans.
+  const TelemetryOptions& telemetry() const { return telemetry_; }
+  const std::string& service_label() const { return service_label_; }
+  const std::string& workload_label() const { return workload_label_; }
+  const std::string& version_label() const { return version_label_; }
+  // "x-outrigger-source-workload: ...\r\n..." for requests to mesh peers ("" when unknown).
+  const std::string& source_headers() const { return source_headers_; }
+  bool tracing() const { return exporter_ != nullptr; }
+  void RecordSpan(tracing::Span span);
+  std::string& key_scratch() { return key_scratch_; }
   void Register(Http1Session* s);
   void Unregister(Http1Session* s);
 
@@ -82,6 +97,7 @@ class Worker {
   };
   void AcceptLoop(Acceptor* a);
   void ArmSweep();
+  void FlushSpans();
 
   const int index_;
   const int workers_;
@@ -98,6 +114,14 @@ class Worker {
   absl::flat_hash_map<uint64_t, ratelimit::TokenBucket> buckets_;  // by RateLimitConfig::id
   std::shared_ptr<const TlsState> tls_;
   AccessLog access_log_;
+  const TelemetryOptions& telemetry_;
+  const std::string service_label_;
+  const std::string workload_label_;
+  const std::string version_label_;
+  std::string source_headers_;
+  SpanExporter* exporter_;
+  std::vector<tracing::Span> spans_;  // finished, not yet handed to the exporter
+  std::string key_scratch_;
   std::unique_ptr<boost::asio::steady_timer> sweep_timer_ =
       std::make_unique<boost::asio::steady_timer>(*ioc_);
   std::unique_ptr<boost::asio::steady_timer> log_timer_ =

@@ -160,6 +160,11 @@ void ClusterManager::Update(const Snapshot& snapshot) {
         }
       }
       host->weight = std::max<uint32_t>(1, ep.weight);
+      if (auto v = ep.labels.find("version"); v != ep.labels.end()) {
+        host->version = v->second;
+      } else {
+        host->version.clear();
+      }
       if (host->spiffe_id != ep.spiffe_id) {
         host->spiffe_id = ep.spiffe_id;
         host->idle.clear();  // connections made for another identity (or plaintext) go

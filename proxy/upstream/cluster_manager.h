@@ -59,6 +59,7 @@ struct HostPool : lb::LbHost, TlsSessionSink, std::enable_shared_from_this<HostP
   OutlierHostState outlier;
   bool health_check_failed = false;  // set by the active health checker
   std::string spiffe_id;             // a mesh peer: connect with mTLS and expect this identity
+  std::string version;               // its `version` label (metrics: destination_version)
   // TLS sessions with this host to resume new connections with (cheap repeat connects). TLS 1.3
   // tickets are single-use: each new connection takes one, each finished exchange adds its
   // connection's newest; a few are kept so that parallel connects all resume.

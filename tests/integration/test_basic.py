@@ -148,22 +148,22 @@ def test_metrics_counts_requests():
     n = 7
     for i in range(n):
         assert h.http_request(addr, f"/m/{i}").status == 200
-    labels = dict(listener="inbound", direction="inbound", response_code="200",
+    labels = dict(listener="inbound", reporter="destination", response_code="200",
                   response_flags="-")
     h.wait_metric(admin, "outrigger_requests_total", lambda v: v == n, **labels)
 
     m = h.metrics(admin)
-    buckets = h.series(m, "outrigger_request_duration_ms_bucket", listener="inbound")
-    assert buckets, "no outrigger_request_duration_ms_bucket series for listener=inbound"
+    buckets = h.series(m, "outrigger_request_duration_milliseconds_bucket", listener="inbound")
+    assert buckets, "no outrigger_request_duration_milliseconds_bucket series for listener=inbound"
     by_le = sorted(((float(ls["le"]), v) for ls, v in buckets if "le" in ls))
     assert by_le and by_le[-1][0] == float("inf"), f"no le=\"+Inf\" bucket: {by_le}"
     assert by_le[-1][1] == n, f"+Inf bucket {by_le[-1][1]} != {n} requests"
     values = [v for _, v in by_le]
     assert values == sorted(values), f"histogram buckets are not cumulative: {by_le}"
-    count = h.metric_sum(m, "outrigger_request_duration_ms_count", listener="inbound")
-    assert count == n, f"outrigger_request_duration_ms_count {count} != {n}"
-    total = h.metric_sum(m, "outrigger_request_duration_ms_sum", listener="inbound")
-    assert total is not None and total >= 0, f"outrigger_request_duration_ms_sum {total}"
+    count = h.metric_sum(m, "outrigger_request_duration_milliseconds_count", listener="inbound")
+    assert count == n, f"outrigger_request_duration_milliseconds_count {count} != {n}"
+    total = h.metric_sum(m, "outrigger_request_duration_milliseconds_sum", listener="inbound")
+    assert total is not None and total >= 0, f"outrigger_request_duration_milliseconds_sum {total}"
     cx = h.metric_sum(m, "outrigger_downstream_cx_total", listener="inbound")
     assert cx is not None and cx >= n, f"outrigger_downstream_cx_total {cx} < {n} connections"
     urq = h.metric_sum(m, "outrigger_upstream_rq_total", cluster="local_app")
