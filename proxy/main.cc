@@ -31,6 +31,11 @@
 
 ABSL_FLAG(std::string, inbound, "", "Inbound listener IP:PORT; forwards to --app.");
 ABSL_FLAG(std::string, app, "", "The local application's IP:PORT (cluster 'local_app').");
+ABSL_FLAG(std::string, inbound_protocol, "http",
+          "What --inbound carries: 'http', 'tcp' (raw bytes to --app) or 'detect' (HTTP when the "
+          "first bytes are an HTTP request line, else raw TCP; a client silent for 100 ms is "
+          "taken to wait for a server-first protocol). A control plane sets it from the "
+          "Service's ports.");
 ABSL_FLAG(std::string, outbound, "",
           "Outbound listener IP:PORT; routes by authority (Host or absolute-form URI).");
 ABSL_FLAG(std::string, admin, "", "Admin server IP:PORT (/ready, /metrics, /config_dump, ...).");
@@ -66,7 +71,8 @@ ABSL_FLAG(std::string, ca_bundle, "",
 ABSL_FLAG(std::string, join_token_file, "",
           "File holding the join token (`outrigger token create`); or set OUTRIGGER_JOIN_TOKEN. "
           "Needed with --ca-bundle.");
-// --label K=V may be repeated; it is collected before Abseil parses the rest (see main).
+// --label K=V and --tcp-upstream CLUSTER=IP:PORT (an outbound raw-TCP listener at IP:PORT
+// relaying to CLUSTER) may be repeated; they are collected before Abseil parses the rest.
 
 namespace {
 
@@ -122,12 +128,13 @@ int main(int argc, char** argv) {
           {"inbound", "app", "outbound", "admin", "config", "concurrency", "drain_timeout",
            "access_log", "log_level", "control_plane", "service", "namespace", "node_id",
            "advertise_address", "ca_bundle", "join_token_file", "access_log_sampling",
-           "tracing_endpoint", "tracing_format", "tracing_sampling"});
+           "tracing_endpoint", "tracing_format", "tracing_sampling", "inbound_protocol"});
       !s.ok()) {
     return Fail(s.message());
   }
   outrigger::NormalizeFlagDashes(argc, argv);
   std::vector<std::string> labels = TakeRepeatedFlag(&argc, argv, "label");
+  std::vector<std::string> tcp_upstreams = TakeRepeatedFlag(&argc, argv, "tcp_upstream");
   if (labels.empty()) {
     if (const char* env = std::getenv("OUTRIGGER_LABEL"); env != nullptr && *env != '\0') {
       labels = absl::StrSplit(env, ',', absl::SkipEmpty());
@@ -169,6 +176,8 @@ int main(int argc, char** argv) {
   flags.inbound = absl::GetFlag(FLAGS_inbound);
   flags.app = absl::GetFlag(FLAGS_app);
   flags.outbound = absl::GetFlag(FLAGS_outbound);
+  flags.inbound_protocol = absl::GetFlag(FLAGS_inbound_protocol);
+  flags.tcp_upstreams = tcp_upstreams;
   const std::string control_plane = absl::GetFlag(FLAGS_control_plane);
   flags.routes_from_control_plane = !control_plane.empty();
   // Who this workload is: registered with the control plane, and the labels of its metrics

@@ -3,6 +3,7 @@
 
 #include <tuple>
 
+#include "absl/strings/ascii.h"
 #include "controlplane/mesh/proto_values.h"
 #include "controlplane/mesh/view_builder.h"
 
@@ -74,6 +75,48 @@ v1::TlsMode EffectiveTlsMode(const policy::PolicySet& set, const v1::Node& node)
   return ToTlsMode(set.mesh.mtls);  // "" (not written): PERMISSIVE
 }
 
+namespace {
+
+// How a Service port declares its protocol: appProtocol first, else the port name's prefix
+// (Istio's convention: "http", "http-web", "tcp-db").
+v1::Listener::Protocol PortProtocol(const policy::ServicePort& p) {
+  std::string declared = absl::AsciiStrToLower(p.app_protocol);
+  if (declared.empty()) {
+    declared = absl::AsciiStrToLower(p.name.substr(0, p.name.find('-')));
+  }
+  if (declared == "tcp" || declared == "mysql" || declared == "mongo" || declared == "redis") {
+    return v1::Listener::TCP;
+  }
+  if (declared == "http" || declared == "http2" || declared == "grpc" || declared == "h2c" ||
+      declared == "kubernetes.io/h2c" || declared == "grpc-web") {
+    return v1::Listener::HTTP;
+  }
+  return v1::Listener::DETECT;
+}
+
+// The inbound listener's protocol from every port of every Service that selects the workload
+// (one inbound listener serves them all): all TCP -> TCP, all HTTP -> HTTP, else DETECT.
+v1::Listener::Protocol InboundProtocol(const policy::PolicySet& set, const v1::Node& node) {
+  bool any = false;
+  bool all_tcp = true;
+  bool all_http = true;
+  for (const auto& [key, service] : set.services) {
+    if (key.ns != NamespaceOf(node) || !SelectsNode(service, node)) continue;
+    for (const auto& port : service.ports) {
+      any = true;
+      const v1::Listener::Protocol p = PortProtocol(port);
+      all_tcp = all_tcp && p == v1::Listener::TCP;
+      all_http = all_http && p == v1::Listener::HTTP;
+    }
+  }
+  if (!any) return v1::Listener::PROTOCOL_UNSPECIFIED;
+  if (all_tcp) return v1::Listener::TCP;
+  if (all_http) return v1::Listener::HTTP;
+  return v1::Listener::DETECT;
+}
+
+}  // namespace
+
 v1::InboundPolicy BuildInboundPolicy(const policy::PolicySet& set, const v1::Node& node,
                                      bool mesh_ca) {
   const std::string ns = NamespaceOf(node);
@@ -93,6 +136,7 @@ v1::InboundPolicy BuildInboundPolicy(const policy::PolicySet& set, const v1::Nod
   }
   if (best != nullptr) SetLocalRateLimit(*best->rate_limit, out.mutable_local_rate_limit());
   if (mesh_ca) out.set_tls_mode(EffectiveTlsMode(set, node));
+  out.set_inbound_protocol(InboundProtocol(set, node));
   // The map is ordered by (namespace, name): within the node's namespace, by name, so the
   // resource (and its version) does not change unless the policies do.
   for (const auto& [key, policy] : set.authorization_policies) {

@@ -39,6 +39,14 @@ absl::StatusOr<v1::Bootstrap> BuildBootstrap(const SidecarFlags& flags, xds::Sou
     l->set_address(flags.inbound);
     l->set_direction(v1::Listener::INBOUND);
     l->set_cluster("local_app");
+    if (flags.inbound_protocol == "tcp") {
+      l->set_protocol(v1::Listener::TCP);
+    } else if (flags.inbound_protocol == "detect") {
+      l->set_protocol(v1::Listener::DETECT);
+    } else if (!flags.inbound_protocol.empty() && flags.inbound_protocol != "http") {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--inbound-protocol: '", flags.inbound_protocol, "' is not http, tcp or detect"));
+    }
   } else if (!flags.app.empty()) {
     return absl::InvalidArgumentError("--app is only used with --inbound IP:PORT");
   }
@@ -71,6 +79,30 @@ absl::StatusOr<v1::Bootstrap> BuildBootstrap(const SidecarFlags& flags, xds::Sou
     l->set_address(flags.outbound);
     l->set_direction(v1::Listener::OUTBOUND);
     l->set_route_config("outbound");
+  }
+  for (const std::string& spec : flags.tcp_upstreams) {
+    const size_t eq = spec.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--tcp-upstream '", spec, "': expected CLUSTER=IP:PORT"));
+    }
+    const std::string cluster = spec.substr(0, eq);
+    const std::string address = spec.substr(eq + 1);
+    if (auto a = ParseAddress(address); !a.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--tcp-upstream '", spec, "': ", a.status().message()));
+    }
+    const std::string name = absl::StrCat("tcp:", cluster);
+    if (has_listener(name)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--tcp-upstream '", spec, "': a listener '", name, "' already exists"));
+    }
+    v1::Listener* l = b.add_listeners();
+    l->set_name(name);
+    l->set_address(address);
+    l->set_direction(v1::Listener::OUTBOUND);
+    l->set_cluster(cluster);
+    l->set_protocol(v1::Listener::TCP);
   }
   if (b.listeners_size() == 0) {
     return absl::InvalidArgumentError(

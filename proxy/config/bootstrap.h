@@ -4,6 +4,7 @@
 #define OUTRIGGER_PROXY_CONFIG_BOOTSTRAP_H_
 
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "outrigger/v1/config.pb.h"
@@ -17,6 +18,9 @@ struct SidecarFlags {
   std::string inbound;      // listener "inbound" -> cluster "local_app"
   std::string app;          // the local application
   std::string outbound;     // listener "outbound" -> route configuration "outbound"
+  std::string inbound_protocol;  // "http" (default), "tcp" or "detect"
+  // --tcp-upstream CLUSTER=IP:PORT: an outbound raw-TCP listener "tcp:CLUSTER" at IP:PORT.
+  std::vector<std::string> tcp_upstreams;
   // The control plane provides the "outbound" route configuration: do not derive one from the
   // clusters of --config.
   bool routes_from_control_plane = false;

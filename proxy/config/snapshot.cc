@@ -212,12 +212,33 @@ absl::StatusOr<std::shared_ptr<const Snapshot>> BuildSnapshot(const v1::Bootstra
       }
       out.routes = it->second;
     } else if (!l.cluster().empty()) {
-      if (!clusters.contains(l.cluster())) {
+      // (From a control plane the cluster may come later: until then connections get 503 UH,
+      // or are closed when raw TCP.)
+      if (!clusters.contains(l.cluster()) && !lenient_references) {
         return error(absl::StrCat("cluster: unknown cluster '", l.cluster(), "'"));
       }
       out.cluster = l.cluster();
     } else {
       return error("route_config: needs route_config or cluster");
+    }
+    v1::Listener::Protocol protocol = l.protocol();
+    if (out.direction == Direction::kInbound &&
+        bootstrap.inbound_policy().inbound_protocol() != v1::Listener::PROTOCOL_UNSPECIFIED) {
+      protocol = bootstrap.inbound_policy().inbound_protocol();  // from the Service's ports
+    }
+    switch (protocol) {
+      case v1::Listener::TCP: out.protocol = ListenerProtocol::kTcp; break;
+      case v1::Listener::DETECT: out.protocol = ListenerProtocol::kDetect; break;
+      default: out.protocol = ListenerProtocol::kHttp; break;
+    }
+    if (out.protocol != ListenerProtocol::kHttp && out.cluster.empty()) {
+      return error("protocol: TCP and DETECT need `cluster` (raw TCP goes to one cluster)");
+    }
+    if (auto s = SetDuration(l.has_protocol_detection_timeout(), l.protocol_detection_timeout(),
+                             "protocol_detection_timeout", &out.detection_timeout);
+        !s.ok()) return error(s.message());
+    if (out.detection_timeout > absl::Seconds(1) || out.detection_timeout <= absl::ZeroDuration()) {
+      return error("protocol_detection_timeout: must be more than 0 and at most 1s");
     }
     const auto& h = l.http();
     if (auto s = SetDuration(h.has_idle_timeout(), h.idle_timeout(), "http.idle_timeout",

@@ -103,8 +103,12 @@ struct HttpOptions {
   uint32_t max_request_headers_bytes = 60 * 1024;
 };
 
+enum class ListenerProtocol { kHttp, kTcp, kDetect };
+
 struct ListenerConfig {
   std::string name;
+  ListenerProtocol protocol = ListenerProtocol::kHttp;
+  absl::Duration detection_timeout = absl::Milliseconds(100);
   Address address;
   Direction direction = Direction::kOutbound;
   std::shared_ptr<const router::RouteTable> routes;  // set when routing by authority

@@ -182,6 +182,18 @@ bool IsHopByHop(absl::string_view name, absl::string_view connection_header) {
   return named;
 }
 
+Sniff SniffRequestLine(absl::string_view data) {
+  constexpr size_t kLongestMethod = 20;  // longer than any registered method
+  for (size_t i = 0; i < data.size(); ++i) {
+    const char c = data[i];
+    if (c == ' ') return i > 0 ? Sniff::kHttp : Sniff::kNotHttp;
+    if (!((c >= 'A' && c <= 'Z') || c == '-' || c == '_') || i >= kLongestMethod) {
+      return Sniff::kNotHttp;
+    }
+  }
+  return Sniff::kNeedMore;
+}
+
 absl::string_view ReasonPhrase(int status) {
   auto r = bhttp::obsolete_reason(static_cast<bhttp::status>(status));
   return r.empty() ? absl::string_view("Unknown") : absl::string_view(r.data(), r.size());

@@ -184,6 +184,11 @@ std::string LocalReply(int status, absl::string_view body, bool close,
 // The standard reason phrase for `status`.
 absl::string_view ReasonPhrase(int status);
 
+// Protocol detection: do the first bytes a client sent start an HTTP/1 request line (a method
+// token of capital letters, '-' or '_', then a space)? kNeedMore while they could still be one.
+enum class Sniff { kHttp, kNotHttp, kNeedMore };
+Sniff SniffRequestLine(absl::string_view first_bytes);
+
 }  // namespace outrigger::http
 
 #endif  // OUTRIGGER_PROXY_HTTP_HTTP1_CODEC_H_

@@ -25,7 +25,8 @@ bool AccessLog::Write(const RequestInfo& r) {
   AppendJsonString(r.authority, &buf_);
   buf_ += ",\"path\":";
   AppendJsonString(r.path, &buf_);
-  absl::StrAppend(&buf_, ",\"protocol\":\"HTTP/1.", r.version == 10 ? "0" : "1",
+  absl::StrAppend(&buf_, ",\"protocol\":\"",
+                  r.version == 0 ? "TCP" : r.version == 10 ? "HTTP/1.0" : "HTTP/1.1",
                   "\",\"response_code\":", r.status, ",\"response_flags\":\"",
                   ResponseFlagsString(r.flags), "\",\"upstream_cluster\":");
   AppendJsonString(r.cluster, &buf_);

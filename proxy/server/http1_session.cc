@@ -138,6 +138,15 @@ asio::awaitable<void> Http1Session::Run(std::shared_ptr<Http1Session> self) {
     co_return;
   }
   if (!peer_identity_.empty()) ++listener_stats_->cx_mutual_tls;
+  if (const ListenerConfig* l = worker_.snapshot()->FindListener(listener_name_);
+      l != nullptr && l->protocol != ListenerProtocol::kHttp) {
+    if (l->protocol == ListenerProtocol::kTcp || !co_await DetectHttp()) {
+      co_await ProxyTcp();
+      phase_ = Phase::kDone;
+      client_.Close();
+      co_return;
+    }
+  }
   for (;;) {
     if (!co_await ReadRequestHead()) break;
     const bool keep = co_await HandleRequest();
@@ -281,6 +290,21 @@ void Http1Session::BeginRequest() {
       source_workload_ = SanitizeLabel(req_.headers.Get(kSourceWorkloadHeader).value_or(""));
     }
     source_version_ = SanitizeLabel(req_.headers.Get(kSourceVersionHeader).value_or(""));
+  }
+  // Upgrade (WebSocket and the like; not h2c, which would need the proxy to speak HTTP/2 here):
+  // forwarded, and a 101 answer turns the connection into a tunnel.
+  upgrade_.clear();
+  if (req_.version == 11) {
+    auto upgrade = req_.headers.Get("upgrade");
+    bool asked = false;
+    http::ForEachToken(req_.headers.Get("connection").value_or(""), [&](absl::string_view t) {
+      asked = asked || http::EqualsIgnoreCase(t, "upgrade");
+    });
+    const bool body = req_parser_->chunked() || req_parser_->content_length().value_or(0) > 0;
+    if (asked && !body && upgrade && !upgrade->empty() &&
+        !http::EqualsIgnoreCase(*upgrade, "h2c")) {
+      upgrade_ = std::string(*upgrade);
+    }
   }
   BeginTrace();
 }
@@ -462,7 +486,11 @@ asio::awaitable<bool> Http1Session::HandleRequest() {
         continue;
       }
       if (attempt > 0) ++cstats_->rq_retry_success;
-      co_await PumpResponse(true);
+      if (resp_.status == 101) {
+        co_await Tunnel();
+      } else {
+        co_await PumpResponse(true);
+      }
       break;
     }
     if (result == TryResult::kStreaming) {
@@ -652,6 +680,7 @@ asio::awaitable<error_code> Http1Session::ReadResponseHead() {
       in.commit(n);
       upstream_bytes_ += n;
     }
+    if (resp_.status == 101 && !upgrade_.empty()) co_return error_code{};  // switching
     if (resp_.status >= 100 && resp_.status < 200) {
       // Interim response. 100 Continue goes to a client that asked for it; the rest are dropped.
       if (resp_.status == 100 && req_.expect_continue && req_.version == 11 &&
@@ -872,7 +901,7 @@ void Http1Session::BuildUpstreamHead(absl::string_view target, bool chunked) {
 
 ProxyHeaders Http1Session::ForwardedHeaders() const {
   return ProxyHeaders{forwarded_for_, request_id_, trace_lines_,
-                      inbound_ ? absl::string_view() : worker_.source_headers()};
+                      inbound_ ? absl::string_view() : worker_.source_headers(), upgrade_};
 }
 
 void Http1Session::BuildResponseHead(http::Framing framing) {

@@ -83,6 +83,17 @@ class Http1Session : public std::enable_shared_from_this<Http1Session> {
   awaitable<boost::system::error_code> ReadResponseHead();
   awaitable<void> PumpRequestBody();
   awaitable<void> PumpResponse(bool head_already_read);
+  // After a 101 answer to an Upgrade request (WebSocket and others): relays bytes both ways
+  // until both sides have finished (tunnel.cc).
+  awaitable<void> Tunnel();
+  awaitable<void> Relay(bool upstream_bound);
+  // Raw TCP (tcp.cc): the listener's protocol is TCP, or DETECT found no HTTP request line.
+  awaitable<bool> DetectHttp();  // true: HTTP; false: relay as TCP
+  awaitable<void> ProxyTcp();
+  // Reads more client bytes into in_, waiting at most `timeout`. Sets *timed_out.
+  awaitable<boost::system::error_code> ReadClientFor(absl::Duration timeout, bool* timed_out);
+  // Before TLS detection: whether the client sends anything within `timeout`.
+  awaitable<bool> ClientSpeaksWithin(absl::Duration timeout);
   // A reply made by the proxy itself (404, 503, ...). Returns whether to keep the connection.
   awaitable<bool> LocalReply(int status, absl::string_view body, uint16_t flag, bool close,
                              absl::string_view location = {});
@@ -127,6 +138,7 @@ class Http1Session : public std::enable_shared_from_this<Http1Session> {
   boost::asio::ip::tcp::socket* connecting_ = nullptr;
   std::string request_id_;
   std::string forwarded_for_;
+  std::string upgrade_;  // the Upgrade header of a request that asks to switch protocols
   // Inbound: the calling workload, for metrics (from its certificate and its sidecar's headers).
   std::string source_workload_;
   std::string source_version_;

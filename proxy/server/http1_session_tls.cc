@@ -35,6 +35,11 @@ asio::awaitable<bool> Http1Session::AcceptTls() {
   }
   // Protocol detection: a TLS connection starts with a handshake record (0x16); HTTP with a
   // method's letter. The client speaks first, so waiting for its first byte delays nothing.
+  if (l->protocol != ListenerProtocol::kHttp && mode == TlsMode::kPermissive) {
+    // A raw TCP port may carry a server-first protocol whose client waits in silence: after
+    // the detection timeout it is plaintext. (Mesh peers speak first: their ClientHello.)
+    if (!co_await ClientSpeaksWithin(l->detection_timeout)) co_return true;
+  }
   SetPhase(Phase::kReadingHead, l->http.request_headers_timeout);
   auto [wec] = co_await client_.socket().async_wait(tcp::socket::wait_read, kTuple);
   if (wec) co_return false;

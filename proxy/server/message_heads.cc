@@ -76,11 +76,26 @@ void WriteUpstreamHead(const http::RequestHead& req, absl::string_view target, b
     absl::StrAppend(out, "x-request-id: ", added.request_id, "\r\n");
   }
   absl::StrAppend(out, added.trace_lines, added.source_lines);
+  if (!added.upgrade.empty()) {
+    absl::StrAppend(out, "connection: upgrade\r\nupgrade: ", added.upgrade, "\r\n");
+  }
   if (!has_proto && !route_sets("x-forwarded-proto")) {
     out->append("x-forwarded-proto: http\r\n");
   }
   if (chunked) out->append("transfer-encoding: chunked\r\n");
   out->append("\r\n");
+}
+
+void WriteSwitchingProtocolsHead(const http::ResponseHead& resp, absl::string_view protocol,
+                                 std::string* out) {
+  out->clear();
+  out->append("HTTP/1.1 101 Switching Protocols\r\n");
+  const absl::string_view connection = resp.headers.Get("connection").value_or("");
+  resp.headers.ForEach([&](absl::string_view name, absl::string_view value) {
+    if (http::IsHopByHop(name, connection)) return;
+    absl::StrAppend(out, name, ": ", value, "\r\n");
+  });
+  absl::StrAppend(out, "connection: upgrade\r\nupgrade: ", protocol, "\r\n\r\n");
 }
 
 void WriteResponseHead(const http::ResponseHead& resp, http::Framing framing, bool keep_alive,

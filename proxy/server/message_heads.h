@@ -22,6 +22,9 @@ struct ProxyHeaders {
   // Whole header lines naming the calling workload (x-outrigger-source-*), for the peer
   // sidecar's metrics. x-outrigger-source-* headers that arrive are always dropped.
   absl::string_view source_lines;
+  // The protocol an Upgrade request asks for ("websocket"): forwarded with `connection: upgrade`
+  // (both are hop-by-hop, so they are otherwise dropped).
+  absl::string_view upgrade;
 };
 
 // Replaces `out` with the head of the request to forward. `route` may be null (no edits).
@@ -29,6 +32,11 @@ struct ProxyHeaders {
 void WriteUpstreamHead(const http::RequestHead& req, absl::string_view target, bool chunked,
                        const router::Route* route, const ProxyHeaders& added, std::string* out,
                        absl::string_view host_suffix = {});
+
+// The head of a 101 answer to an Upgrade request: the upstream's headers without hop-by-hop
+// ones, then `connection: upgrade` and `upgrade: <protocol>`.
+void WriteSwitchingProtocolsHead(const http::ResponseHead& resp, absl::string_view protocol,
+                                 std::string* out);
 
 // The x-outrigger-source-* headers (set by the calling sidecar, read by the called one).
 inline constexpr char kSourceWorkloadHeader[] = "x-outrigger-source-workload";

@@ -76,6 +76,10 @@ void ListenerStats::Merge(const ListenerStats& o) {
   cx_total += o.cx_total;
   cx_closed += o.cx_closed;
   cx_mutual_tls += o.cx_mutual_tls;
+  tcp_relays += o.tcp_relays;
+  tcp_relay_failures += o.tcp_relay_failures;
+  tcp_received_bytes += o.tcp_received_bytes;
+  tcp_sent_bytes += o.tcp_sent_bytes;
   cx_active += o.cx_active;
   rq_active += o.rq_active;
   tls_handshakes += o.tls_handshakes;
@@ -187,6 +191,18 @@ std::string WorkerStats::RenderPrometheus() const {
   gauge_or_counter("outrigger_tcp_connections_mutual_tls_total", "counter",
                    "Downstream connections that presented a mesh certificate.",
                    [](const ListenerStats& s) { return s.cx_mutual_tls; });
+  gauge_or_counter("outrigger_tcp_relays_total", "counter",
+                   "Connections relayed as raw TCP (declared TCP, or not HTTP by detection).",
+                   [](const ListenerStats& s) { return s.tcp_relays; });
+  gauge_or_counter("outrigger_tcp_relay_failures_total", "counter",
+                   "Raw TCP connections closed because no upstream could be reached.",
+                   [](const ListenerStats& s) { return s.tcp_relay_failures; });
+  gauge_or_counter("outrigger_tcp_received_bytes_total", "counter",
+                   "Raw TCP bytes received from clients.",
+                   [](const ListenerStats& s) { return s.tcp_received_bytes; });
+  gauge_or_counter("outrigger_tcp_sent_bytes_total", "counter",
+                   "Raw TCP bytes sent to clients.",
+                   [](const ListenerStats& s) { return s.tcp_sent_bytes; });
   gauge_or_counter("outrigger_metrics_series_overflow_total", "counter",
                    "Requests counted under the \"overflow\" labels because the listener already "
                    "had the most label sets allowed.",

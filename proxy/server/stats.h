@@ -68,6 +68,11 @@ struct ListenerStats {
   uint64_t cx_total = 0;
   uint64_t cx_closed = 0;
   uint64_t cx_mutual_tls = 0;  // of cx_total, connections that came with a mesh certificate
+  // Raw TCP (protocol TCP, or DETECT finding something else than HTTP).
+  uint64_t tcp_relays = 0;          // connections relayed
+  uint64_t tcp_relay_failures = 0;  // of those, no upstream (UH, UO, UF)
+  uint64_t tcp_received_bytes = 0;  // from clients
+  uint64_t tcp_sent_bytes = 0;      // to clients
   int64_t cx_active = 0;
   uint64_t rq_active = 0;
   // Inbound mTLS.

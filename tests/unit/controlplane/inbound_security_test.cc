@@ -368,3 +368,57 @@ spec:
 }
 
 }  // namespace outrigger::controlplane
+
+namespace outrigger::controlplane {
+namespace {
+
+TEST_CASE("the inbound listener's protocol comes from the Service ports", "[inbound][tcp]") {
+  const policy::PolicySet set = Load(R"(apiVersion: v1
+kind: Service
+metadata: {name: db, namespace: shop}
+spec:
+  selector: {app: db}
+  ports: [{name: tcp-postgres, port: 5432}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: cache, namespace: shop}
+spec:
+  selector: {app: cache}
+  ports: [{name: main, port: 6379, appProtocol: redis}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: shop}
+spec:
+  selector: {app: web}
+  ports: [{name: http-web, port: 80}, {name: api, port: 81, appProtocol: grpc}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: mixed, namespace: shop}
+spec:
+  selector: {app: mixed}
+  ports: [{name: http, port: 80}, {name: tcp, port: 81}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: unnamed, namespace: shop}
+spec:
+  selector: {app: unnamed}
+  ports: [{port: 80}]
+)");
+  auto protocol = [&](const std::string& app) {
+    return BuildInboundPolicy(set, MakeNode(app, "shop", app, {{"app", app}}), false)
+        .inbound_protocol();
+  };
+  CHECK(protocol("db") == v1::Listener::TCP);
+  CHECK(protocol("cache") == v1::Listener::TCP);
+  CHECK(protocol("web") == v1::Listener::HTTP);
+  CHECK(protocol("mixed") == v1::Listener::DETECT);
+  CHECK(protocol("unnamed") == v1::Listener::DETECT);
+  CHECK(protocol("nobody-selects-me") == v1::Listener::PROTOCOL_UNSPECIFIED);
+}
+
+}  // namespace
+}  // namespace outrigger::controlplane

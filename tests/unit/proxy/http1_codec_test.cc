@@ -222,3 +222,18 @@ TEST_CASE("local replies are complete responses", "[codec]") {
   CHECK(r.find("content-length: 20\r\n") != std::string::npos);
   CHECK(r.find("connection: close\r\n") != std::string::npos);
 }
+
+TEST_CASE("protocol detection tells an HTTP/1 request line from other bytes", "[codec][detect]") {
+  CHECK(SniffRequestLine("GET / HTTP/1.1\r\n") == Sniff::kHttp);
+  CHECK(SniffRequestLine("M-SEARCH * HTTP/1.1") == Sniff::kHttp);
+  CHECK(SniffRequestLine("PROPFIND ") == Sniff::kHttp);
+  CHECK(SniffRequestLine("") == Sniff::kNeedMore);
+  CHECK(SniffRequestLine("GE") == Sniff::kNeedMore);
+  CHECK(SniffRequestLine(std::string("\x16\x03\x01", 3)) == Sniff::kNotHttp);  // TLS
+  CHECK(SniffRequestLine(std::string("\0\0\0\x08", 4)) == Sniff::kNotHttp);   // Postgres
+  CHECK(SniffRequestLine("get / HTTP/1.1") == Sniff::kNotHttp);  // methods are case-sensitive
+  CHECK(SniffRequestLine(" GET") == Sniff::kNotHttp);
+  CHECK(SniffRequestLine("PRI * HTTP/2.0") == Sniff::kHttp);  // (HTTP/2's preface: HTTP's loop)
+  CHECK(SniffRequestLine("*1\r\n$4\r\nPING\r\n") == Sniff::kNotHttp);  // Redis
+  CHECK(SniffRequestLine(std::string(21, 'A')) == Sniff::kNotHttp);
+}

@@ -196,4 +196,13 @@ routes: [{name: r, virtual_hosts: [{domains: ["*"], routes: [{route: {cluster: a
 listeners: [{name: l, address: "127.0.0.1:0", cluster: a, local_rate_limit: {max_tokens: 0}}]
 clusters: [{name: a}]
 )"), Catch::Contains("listeners[0].local_rate_limit.max_tokens"));
+  CHECK_THAT(ErrorOf(R"(
+listeners: [{name: l, address: "127.0.0.1:0", route_config: r, protocol: TCP}]
+routes: [{name: r}]
+)"), Catch::Contains("listeners[0].protocol: TCP and DETECT need `cluster`"));
+  CHECK_THAT(ErrorOf(R"(
+listeners: [{name: l, address: "127.0.0.1:0", cluster: a, protocol: DETECT,
+             protocol_detection_timeout: 2s}]
+clusters: [{name: a}]
+)"), Catch::Contains("listeners[0].protocol_detection_timeout: must be more than 0 and at most 1s"));
 }
