@@ -18,6 +18,7 @@
 
 #include "absl/strings/string_view.h"
 #include "absl/strings/str_cat.h"
+#include "proxy/server/admission.h"
 #include "proxy/server/message_heads.h"
 #include "xds/common/log.h"
 
@@ -315,84 +316,37 @@ asio::awaitable<bool> Http1Session::HandleRequest() {
                                   true);
   }
 
-  // Route: the listener's route table (authority, path, method, headers, query), or its one
-  // cluster.
-  std::string rewritten;
-  absl::string_view target = req_.path;
-  route_ = nullptr;
-  retry_ = &listener_->retry;
-  if (listener_->routes) {
-    // (A named lambda: RequestView refers to it without owning it.)
-    auto header = [this](absl::string_view name) { return req_.headers.Get(name); };
-    const router::RequestView view{req_.authority, req_.path, req_.method, header};
-    route_ = listener_->routes->Match(view);
-    if (route_ == nullptr) co_return co_await LocalReply(404, "", kNoRoute, false);
-    if (route_->redirect) {
-      const std::string location = route_->RedirectLocation(view);
-      co_return co_await LocalReply(route_->redirect->status, "", 0, false, location);
-    }
-    cluster_name_ = route_->PickCluster(worker_.Random());
-    route_timeout_ = route_->timeout;
-    retry_ = &route_->retry;
-    if (route_->rewrite_prefix || !route_->path_rewrite.empty()) {
-      rewritten = route_->RewritePath(req_.path);
-      target = rewritten;
-    }
-  } else {
-    cluster_name_ = listener_->cluster;
+  // Route, redirect, STRICT, authorization, rate limits, fault (admission.cc).
+  auto header = [this](absl::string_view name) { return req_.headers.Get(name); };
+  const Admission admission =
+      Admit(worker_, *listener_, *listener_stats_,
+            RequestFacts{req_.authority, req_.path, req_.target, req_.method, header,
+                         peer_identity_, client_ip_},
+            [this](double percent) { return Chance(percent); });
+  authz_note_ = admission.authz_note;
+  route_ = admission.route;
+  retry_ = admission.retry;
+  cluster_name_ = admission.cluster;
+  route_timeout_ = admission.route_timeout;
+  switch (admission.verdict) {
+    case Admission::Verdict::kClose:
+      linger_ = !req_parser_->is_done();
+      co_return false;
+    case Admission::Verdict::kReply:
+      co_return co_await LocalReply(admission.status, admission.body, admission.flag, false,
+                                    admission.location);
+    case Admission::Verdict::kForward:
+      break;
   }
-
-  // A listener switched to STRICT mTLS also stops serving plaintext connections already open.
-  if (listener_->tls_mode == TlsMode::kStrict && peer_identity_.empty() &&
-      listener_->direction == Direction::kInbound) {
-    ++listener_stats_->tls_plaintext_refused;
-    LogDebug("STRICT mTLS on ", listener_name_, ": closing a connection from ", client_ip_,
-             " without a mesh identity");
-    linger_ = !req_parser_->is_done();
-    co_return false;
+  const absl::string_view target =
+      admission.rewritten_path.empty() ? absl::string_view(req_.path) : admission.rewritten_path;
+  if (admission.fault_delay > absl::ZeroDuration()) {
+    flags_ |= kFaultDelay;
+    asio::steady_timer timer(client_.socket().get_executor());
+    timer.expires_after(absl::ToChronoNanoseconds(admission.fault_delay));
+    (void)co_await timer.async_wait(kTuple);
   }
-
-  // Authorization (inbound): who is calling, and may they?
-  if (listener_->authz) {
-    auto header = [this](absl::string_view name) { return req_.headers.Get(name); };
-    const authz::Decision d = listener_->authz->Decide(
-        {peer_identity_, req_.path.empty() ? absl::string_view(req_.target) : req_.path,
-         req_.method, header});
-    if (!d.dry_run_denied_by.empty()) {
-      ++listener_stats_->authz_dry_run_denied;
-      authz_note_ = absl::StrCat("dry-run deny ", d.dry_run_denied_by);
-      LogInfo("authorization dry run: ", req_.method, " ", req_.path, " from ",
-              peer_identity_.empty() ? "an unauthenticated caller" : peer_identity_,
-              " would be denied (", d.dry_run_denied_by, ")");
-    }
-    if (!d.allowed) {
-      ++listener_stats_->authz_denied;
-      authz_note_ = d.policy.empty() ? std::string("deny (no ALLOW policy matches)")
-                                     : absl::StrCat("deny ", d.policy);
-      co_return co_await LocalReply(403, "RBAC: access denied\n", kRbacDenied, false);
-    }
-    if (authz_note_.empty() && !d.policy.empty()) authz_note_ = absl::StrCat("allow ", d.policy);
-  }
-
-  // Local rate limits (the listener's, then the route's), then fault injection.
   const auto now = std::chrono::steady_clock::now();
-  if ((listener_->rate_limit && !worker_.TakeToken(*listener_->rate_limit, now)) ||
-      (route_ != nullptr && route_->rate_limit && !worker_.TakeToken(*route_->rate_limit, now))) {
-    co_return co_await LocalReply(429, "local rate limited\n", kRateLimited, false);
-  }
-  if (route_ != nullptr && route_->fault) {
-    const router::FaultConfig& fault = *route_->fault;
-    if (fault.abort_status != 0 && Chance(fault.abort_percent)) {
-      co_return co_await LocalReply(fault.abort_status, "fault filter abort\n", kFaultAbort,
-                                    false);
-    }
-    if (fault.delay > absl::ZeroDuration() && Chance(fault.delay_percent)) {
-      flags_ |= kFaultDelay;
-      asio::steady_timer timer(client_.socket().get_executor());
-      timer.expires_after(absl::ToChronoNanoseconds(fault.delay));
-      (void)co_await timer.async_wait(kTuple);
-    }
-  }
 
   ClusterState* cluster = worker_.clusters().Find(cluster_name_);
   if (cluster == nullptr || cluster->empty()) {
