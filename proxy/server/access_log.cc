@@ -26,7 +26,10 @@ bool AccessLog::Write(const RequestInfo& r) {
   buf_ += ",\"path\":";
   AppendJsonString(r.path, &buf_);
   absl::StrAppend(&buf_, ",\"protocol\":\"",
-                  r.version == 0 ? "TCP" : r.version == 10 ? "HTTP/1.0" : "HTTP/1.1",
+                  r.version == 0    ? "TCP"
+                  : r.version == 20 ? "HTTP/2"
+                  : r.version == 10 ? "HTTP/1.0"
+                                    : "HTTP/1.1",
                   "\",\"response_code\":", r.status, ",\"response_flags\":\"",
                   ResponseFlagsString(r.flags), "\",\"upstream_cluster\":");
   AppendJsonString(r.cluster, &buf_);

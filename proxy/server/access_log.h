@@ -19,7 +19,7 @@ struct RequestInfo {
   absl::string_view method;
   absl::string_view authority;
   absl::string_view path;
-  int version = 11;  // 10, 11, or 0 for a raw TCP connection
+  int version = 11;  // 10, 11, 20 (HTTP/2), or 0 for a raw TCP connection
   int status = 0;
   uint16_t flags = 0;
   absl::string_view cluster;

@@ -19,7 +19,9 @@
 #include "absl/strings/string_view.h"
 #include "absl/strings/str_cat.h"
 #include "proxy/server/admission.h"
+#include "proxy/server/h2_session.h"
 #include "proxy/server/message_heads.h"
+#include "proxy/upstream/connector.h"
 #include "xds/common/log.h"
 
 namespace outrigger::proxy {
@@ -126,6 +128,10 @@ void Http1Session::CheckDeadline(SteadyTime now) {
 }
 
 void Http1Session::CloseIfIdle() {
+  if (h2_ != nullptr) {
+    h2_->BeginDrain();  // GOAWAY; the streams in flight finish
+    return;
+  }
   if (phase_ == Phase::kIdle) {
     error_code ec;
     client_.Cancel();
@@ -147,6 +153,15 @@ asio::awaitable<void> Http1Session::Run(std::shared_ptr<Http1Session> self) {
       client_.Close();
       co_return;
     }
+  }
+  if (co_await StartsWithHttp2Preface()) {
+    H2Session h2(*this);
+    h2_ = &h2;
+    co_await h2.Run();
+    h2_ = nullptr;
+    phase_ = Phase::kDone;
+    client_.Close();
+    co_return;
   }
   for (;;) {
     if (!co_await ReadRequestHead()) break;
@@ -170,6 +185,22 @@ asio::awaitable<void> Http1Session::Run(std::shared_ptr<Http1Session> self) {
   }
   phase_ = Phase::kDone;
   client_.Close();
+}
+
+asio::awaitable<bool> Http1Session::StartsWithHttp2Preface() {
+  const ListenerConfig* l = worker_.snapshot()->FindListener(listener_name_);
+  if (l == nullptr) co_return false;
+  SetPhase(Phase::kIdle, l->http.idle_timeout);
+  for (;;) {
+    const absl::string_view have = View(in_);
+    const size_t n = std::min(have.size(), kHttp2Preface.size());
+    if (have.substr(0, n) != kHttp2Preface.substr(0, n)) co_return false;  // HTTP/1.x
+    if (n == kHttp2Preface.size()) co_return true;
+    if (n > 0) SetPhase(Phase::kReadingHead, l->http.request_headers_timeout);
+    auto [ec, got] = co_await client_.ReadSome(in_.prepare(kHeadReadSize));
+    if (ec) co_return false;  // (the HTTP/1.1 loop then sees the connection close)
+    in_.commit(got);
+  }
 }
 
 asio::awaitable<bool> Http1Session::ReadRequestHead() {
@@ -588,26 +619,8 @@ void Http1Session::AwaitResponse() {
 }
 
 asio::awaitable<std::unique_ptr<UpstreamConnection>> Http1Session::Connect() {
-  auto conn = std::make_unique<UpstreamConnection>(client_.socket().get_executor(), host_);
-  connecting_ = &conn->stream.socket();
-  SetPhase(Phase::kConnecting, host_->connect_timeout);
-  auto [ec] = co_await conn->stream.socket().async_connect(host_->endpoint, kTuple);
-  connecting_ = nullptr;
-  if (ec) {
-    ++host_->stats->cx_connect_fail;
-    LogDebug("connect to ", host_->address_text, " (", cluster_name_, "): ", ec.message());
-    co_return nullptr;
-  }
-  conn->stream.socket().set_option(tcp::no_delay(true), ec);
-  if (!host_->spiffe_id.empty() && !co_await StartUpstreamTls(*conn)) {
-    connecting_ = nullptr;
-    ++host_->stats->cx_connect_fail;
-    co_return nullptr;
-  }
-  conn->counted = true;
-  ++host_->stats->cx_total;
-  ++host_->stats->cx_active;
-  co_return conn;
+  SetPhase(Phase::kConnecting, host_->connect_timeout);  // the sweep cancels connecting_
+  co_return co_await ConnectUpstream(host_, worker_.tls(), &connecting_, cluster_name_);
 }
 
 asio::awaitable<error_code> Http1Session::ReadResponseHead() {

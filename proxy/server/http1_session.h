@@ -23,6 +23,8 @@
 
 namespace outrigger::proxy {
 
+class H2Session;
+
 class Http1Session : public std::enable_shared_from_this<Http1Session> {
  public:
   Http1Session(Worker& worker, boost::asio::ip::tcp::socket socket, std::string listener);
@@ -35,6 +37,7 @@ class Http1Session : public std::enable_shared_from_this<Http1Session> {
   void CloseIfIdle();
 
  private:
+  friend class H2Session;  // serves HTTP/2 connections with this session's transport and state
   // What the connection is waiting for; decides which timeout applies.
   enum class Phase {
     kIdle, kReadingHead, kConnecting, kAwaitingResponse, kStreaming, kBackoff, kLingering, kDone
@@ -55,7 +58,8 @@ class Http1Session : public std::enable_shared_from_this<Http1Session> {
   // Inbound mTLS by the listener's mode (STRICT / PERMISSIVE / DISABLE): detects a TLS
   // ClientHello, handshakes, records the client's SPIFFE ID. False: close the connection.
   awaitable<bool> AcceptTls();
-  awaitable<bool> StartUpstreamTls(UpstreamConnection& conn);
+  // Whether the client opened with the HTTP/2 preface (then H2Session serves the connection).
+  awaitable<bool> StartsWithHttp2Preface();
   // Reads one request head. Returns false when the connection should close.
   awaitable<bool> ReadRequestHead();
   void BeginRequest();
@@ -115,6 +119,7 @@ class Http1Session : public std::enable_shared_from_this<Http1Session> {
   std::string peer_identity_;  // the client's SPIFFE ID (inbound mTLS), or ""
   std::string authz_note_;     // the authorization decision, for the access log
   bool inbound_ = false;       // an inbound listener: the mesh calls the local app
+  H2Session* h2_ = nullptr;    // while the connection speaks HTTP/2
 
   // Per connection, reused across requests.
   boost::beast::flat_buffer in_;

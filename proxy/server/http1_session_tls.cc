@@ -1,7 +1,6 @@
 // See http1_session.h: the session's mTLS. Inbound, AcceptTls tells a TLS ClientHello from
-// plaintext by the first byte and applies the listener's mode (STRICT / PERMISSIVE / DISABLE);
-// upstream, StartUpstreamTls speaks mTLS to mesh peers, checks their SPIFFE ID and resumes
-// sessions. See docs/security.md.
+// plaintext by the first byte and applies the listener's mode (STRICT / PERMISSIVE / DISABLE).
+// Upstream mTLS is in proxy/upstream/connector.cc. See docs/security.md.
 #include <openssl/ssl.h>
 #include <sys/socket.h>
 
@@ -72,47 +71,6 @@ asio::awaitable<bool> Http1Session::AcceptTls() {
              peer.status().message(), ")");
     co_return false;
   }
-  co_return true;
-}
-
-// mTLS to a mesh peer: our client certificate, the peer's checked against the bundle and its
-// SPIFFE ID against the identity the control plane registered for this endpoint. The last
-// session with the host is offered for resumption.
-asio::awaitable<bool> Http1Session::StartUpstreamTls(UpstreamConnection& conn) {
-  const std::shared_ptr<const TlsState> tls = worker_.tls();
-  if (!tls) {
-    ++host_->stats->tls_handshake_errors;
-    LogDebug("mTLS to ", host_->address_text, ": this proxy has no certificate yet");
-    co_return false;
-  }
-  conn.stream.WrapTls(*tls->client);
-  connecting_ = &conn.stream.socket();  // the socket moved into the TLS stream
-  SSL* ssl = conn.stream.tls().native_handle();
-  std::shared_ptr<SSL_SESSION> session;
-  while (!session && !host_->tls_sessions.empty()) {
-    session = std::move(host_->tls_sessions.back());
-    host_->tls_sessions.pop_back();
-    if (!SSL_SESSION_is_resumable(session.get())) session.reset();
-  }
-  if (session) SSL_set_session(ssl, session.get());
-  SetTlsSessionSink(ssl, host_.get());  // collects the peer's new tickets
-  auto [ec] = co_await conn.stream.Handshake(asio::ssl::stream_base::client);
-  connecting_ = nullptr;
-  if (ec) {
-    ++host_->stats->tls_handshake_errors;
-    LogDebug("mTLS to ", host_->address_text, " (", cluster_name_, "): ", ec.message());
-    co_return false;
-  }
-  auto peer = certs::PeerSpiffeId(ssl);
-  if (!peer.ok() || peer->ToString() != host_->spiffe_id) {
-    ++host_->stats->tls_handshake_errors;
-    LogWarning("mTLS to ", host_->address_text, " (", cluster_name_, "): the peer is ",
-               peer.ok() ? peer->ToString() : std::string(peer.status().message()),
-               ", expected ", host_->spiffe_id);
-    co_return false;
-  }
-  ++host_->stats->tls_handshakes;
-  if (SSL_session_reused(ssl)) ++host_->stats->tls_resumed;
   co_return true;
 }
 

@@ -5,14 +5,19 @@
 # port declared TCP on its Service (`tcp-*`) relayed through two sidecars over mTLS (a client-first
 # echo with a half-close, and a server-first protocol whose greeting comes before the client says
 # anything), protocol detection on an inbound listener (HTTP stays HTTP, binary and silent clients
-# are relayed), and a drain that lets an open relay finish.
+# are relayed), and a drain that lets an open relay finish. HTTP/2 from clients (h2c with prior
+# knowledge) with curl, nghttp and h2load through two sidecars over mTLS; flow control keeping
+# the proxy's memory flat while a client does not read a large response; a rapid-reset flood
+# answered with GOAWAY without memory growth; GOAWAY on drain with the open stream finished.
 
 import base64
 import hashlib
+import json
 import os
 import signal
 import socket
 import struct
+import subprocess
 import threading
 import time
 
@@ -502,6 +507,205 @@ def test_drain_lets_a_tcp_relay_finish():
     proxy.wait_for_stderr("drained: every connection finished", 1)
 
 
+# --------------------------------------------------------------------------------------------
+# HTTP/2
+
+H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+
+def h2_frame(ftype, flags, stream, payload=b""):
+    n = len(payload)
+    return bytes([n >> 16 & 255, n >> 8 & 255, n & 255, ftype, flags]) + \
+        struct.pack("!I", stream) + payload
+
+
+def h2_get(path, authority="a"):
+    """An HPACK header block for GET http://authority/path (static table indexes, literals)."""
+    block = b"\x82\x86"  # :method GET, :scheme http
+    block += b"\x44" + bytes([len(path)]) + path.encode()  # :path, literal value
+    block += b"\x41" + bytes([len(authority)]) + authority.encode()  # :authority
+    return block
+
+
+def h2_read_frames(sock, buf, timeout=5):
+    """Reads whole frames: [(type, flags, stream, payload)], leftover; stops at EOF."""
+    sock.settimeout(timeout)
+    frames = []
+    eof = False
+    try:
+        chunk = sock.recv(65536)
+        eof = chunk == b""
+    except socket.timeout:
+        chunk = b""
+    except ConnectionResetError:
+        chunk, eof = b"", True
+    buf += chunk
+    while len(buf) >= 9:
+        n = buf[0] << 16 | buf[1] << 8 | buf[2]
+        if len(buf) < 9 + n:
+            break
+        frames.append((buf[3], buf[4], struct.unpack("!I", buf[5:9])[0] & 0x7FFFFFFF,
+                       buf[9:9 + n]))
+        buf = buf[9 + n:]
+    return frames, buf, eof
+
+
+def curl_h2(*args):
+    return subprocess.run(["curl", "-q", "--http2-prior-knowledge", "-sS", "--max-time", "30",
+                           *args], capture_output=True, text=True, timeout=40)
+
+
+def test_http2_through_two_sidecars_with_mtls():
+    ca_dir = fresh_path("ca")
+    policy = fresh_path("policy")
+    os.makedirs(policy)
+    with open(os.path.join(policy, "mesh.yaml"), "w") as f:
+        f.write(POLICY)
+    cp = h.Process("outrigger-control", [
+        h.bin_path("outrigger-control"), "--policy", policy, "--xds", "127.0.0.1:0",
+        "--admin", "127.0.0.1:0", "--ca-dir", ca_dir], env=h.clean_env())
+    xds = cp.wait_for_listen("xds")
+    echo = h.start_echo("chat")
+
+    def sidecar(service, *extra):
+        p = h.start_proxy(["--admin", "127.0.0.1:0", "--control-plane", xds, "--service", service,
+                           "--label", f"app={service}", "--label", "version=v1",
+                           "--ca-bundle", f"{ca_dir}/ca.pem", "--concurrency", "2",
+                           "--join-token-file", token_file(make_token(ca_dir, service)), *extra],
+                          name=f"{service}-sidecar")
+        h.wait_http_ok(f"http://{p.addr['admin']}/ready", 15)
+        return p
+    chat = sidecar("chat", "--inbound", "127.0.0.1:0", "--app", echo.address,
+                   "--access-log", "off")
+    front = sidecar("frontend", "--outbound", "127.0.0.1:0")
+    out = front.addr["outbound"]
+    h.poll_until(lambda: h.http_request(out, "/", headers={"Host": "chat"}).status == 200, 15,
+                 "frontend's sidecar to reach chat")
+    # curl, HTTP/2 with prior knowledge: GET, a 1 MiB upload, a 5 MB download.
+    r = curl_h2("-w", "\n%{http_version} %{http_code}", "-H", "Host: chat",
+                f"http://{out}/h2/get")
+    body, _, tail = r.stdout.rpartition("\n")
+    assert tail == "2 200", f"curl: {tail!r} {r.stderr}"
+    assert json.loads(body)["path"] == "/h2/get"
+    data_path = os.path.join(h.tmp_dir(), "upload.bin")
+    with open(data_path, "wb") as f:
+        f.write(os.urandom(1 << 20))
+    r = curl_h2("-H", "Host: chat", "--data-binary", f"@{data_path}", f"http://{out}/h2/post")
+    assert json.loads(r.stdout)["body_bytes"] == 1 << 20, r.stdout[:300]
+    r = curl_h2("-H", "Host: chat", "-o", "/dev/null", "-w", "%{size_download}",
+                f"http://{out}/h2/big?bytes=5000000")
+    assert r.stdout == "5000000", r.stdout
+    # nghttp and h2load: many streams on few connections.
+    r = subprocess.run(["nghttp", "-n", "-s", "-H", ":authority: chat",
+                        f"http://{out}/nghttp/1", f"http://{out}/nghttp/2"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = subprocess.run(["h2load", "-n", "3000", "-c", "4", "-m", "20", "-H", ":authority: chat",
+                        f"http://{out}/load"], capture_output=True, text=True, timeout=60)
+    assert "3000 succeeded, 0 failed" in r.stdout and "3000 2xx" in r.stdout, r.stdout
+    # Counted as requests from frontend to chat over mTLS; logged as HTTP/2.
+    n = h.wait_metric(front.addr["admin"], "outrigger_requests_total", lambda v: (v or 0) >= 3005,
+                      reporter="source", destination_service="chat.default",
+                      connection_security_policy="mutual_tls", response_code="200")
+    line = front.wait_for_access_log(lambda e: e.get("path") == "/h2/post")
+    assert line["protocol"] == "HTTP/2" and line["bytes_received"] == 1 << 20, line
+    rps = [l for l in r.stdout.splitlines() if l.startswith("finished in")]
+    print(f"    curl, nghttp and h2load over HTTP/2 through two sidecars (mTLS between them); "
+          f"{n:.0f} requests counted; h2load {rps[0] if rps else ''}")
+
+
+def test_http2_flow_control_bounds_memory():
+    echo = h.start_echo("big")
+    proxy = h.start_inbound_proxy(echo.address, extra_args=["--access-log", "off"],
+                                  concurrency=1)
+    pid = proxy.proc.pid
+    rss0 = h.rss_kb(pid)
+    s = socket.create_connection(h.split_addr(proxy.addr["inbound"]), timeout=5)
+    # Our window stays at the default 65,535 bytes and we never send WINDOW_UPDATE.
+    s.sendall(H2_PREFACE + h2_frame(0x4, 0, 0) +
+              h2_frame(0x1, 0x5, 1, h2_get("/?bytes=200000000")))
+    got = 0
+    buf = b""
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline:
+        frames, buf, eof = h2_read_frames(s, buf, timeout=0.2)
+        got += sum(len(p) for t, _, sid, p in frames if t == 0 and sid == 1)
+        if eof:
+            break
+    rss1 = h.rss_kb(pid)
+    assert got <= 65535, f"{got} bytes of DATA beyond the client's window"
+    assert rss1 - rss0 < 16 * 1024, f"RSS grew {rss0} -> {rss1} kB while the client did not read"
+    s.close()
+    print(f"    200 MB response to a client that reads nothing: {got} bytes sent (one window), "
+          f"proxy RSS {rss0} -> {rss1} kB")
+
+
+def test_http2_rapid_reset_flood_refused():
+    echo = h.start_echo("app")
+    proxy = h.start_inbound_proxy(echo.address, extra_args=["--access-log", "off"],
+                                  concurrency=1)
+    pid = proxy.proc.pid
+    counter = h.EchoRequestCounter(echo.address)
+    rss0 = h.rss_kb(pid)
+    s = socket.create_connection(h.split_addr(proxy.addr["inbound"]), timeout=5)
+    wire = bytearray(H2_PREFACE + h2_frame(0x4, 0, 0))
+    block = h2_get("/flood")
+    for i in range(20000):
+        sid = 2 * i + 1
+        wire += h2_frame(0x1, 0x5, sid, block)                          # HEADERS
+        wire += h2_frame(0x3, 0, sid, struct.pack("!I", 8))             # RST_STREAM CANCEL
+    try:
+        s.sendall(bytes(wire))
+    except OSError:
+        pass  # the proxy may close before reading it all
+    goaway = None
+    buf = b""
+    for _ in range(50):
+        frames, buf, eof = h2_read_frames(s, buf, timeout=0.2)
+        for t, _, _, payload in frames:
+            if t == 0x7:
+                goaway = struct.unpack("!I", payload[4:8])[0]
+        if eof:
+            break
+    s.close()
+    rss1 = h.rss_kb(pid)
+    assert goaway is not None, "no GOAWAY for a rapid-reset flood"
+    served = counter.delta()
+    # Still serving others.
+    r = curl_h2("-o", "/dev/null", "-w", "%{http_code}", f"http://{proxy.addr['inbound']}/ok")
+    assert r.stdout == "200", r.stdout + r.stderr
+    assert rss1 - rss0 < 16 * 1024, f"RSS grew {rss0} -> {rss1} kB under the flood"
+    print(f"    20,000 HEADERS+RST_STREAM: GOAWAY (error {goaway}), {served} requests reached "
+          f"the app, RSS {rss0} -> {rss1} kB")
+
+
+def test_http2_goaway_on_drain():
+    echo = h.start_echo("slow")
+    proxy = h.start_inbound_proxy(echo.address, extra_args=["--drain-timeout", "10s"],
+                                  concurrency=1)
+    s = socket.create_connection(h.split_addr(proxy.addr["inbound"]), timeout=5)
+    s.sendall(H2_PREFACE + h2_frame(0x4, 0, 0) +
+              h2_frame(0x1, 0x5, 1, h2_get("/?delay_ms=700")))
+    time.sleep(0.2)
+    proxy.send_signal(signal.SIGTERM)
+    seen = []
+    buf = b""
+    for _ in range(100):
+        frames, buf, eof = h2_read_frames(s, buf, timeout=0.1)
+        seen += [(t, fl, sid) for t, fl, sid, _ in frames]
+        if eof:
+            break
+    s.close()
+    types = [t for t, _, _ in seen]
+    assert 0x7 in types, f"no GOAWAY on drain: {seen}"
+    assert any(t == 0x1 and sid == 1 for t, _, sid in seen), \
+        f"the open stream got no answer: {seen} {proxy.stderr_text()[-2000:]}"
+    assert any(t in (0x0, 0x1) and sid == 1 and fl & 0x1 for t, fl, sid in seen), \
+        f"the open stream did not finish: {seen}"
+    proxy.wait_exit(10)
+    assert proxy.returncode == 0, proxy.stderr_text()
+
+
 if __name__ == "__main__":
     h.main([
         test_websocket_through_two_sidecars_with_mtls,
@@ -509,4 +713,8 @@ if __name__ == "__main__":
         test_tcp_through_two_sidecars_with_mtls,
         test_protocol_detection_on_inbound,
         test_drain_lets_a_tcp_relay_finish,
+        test_http2_through_two_sidecars_with_mtls,
+        test_http2_flow_control_bounds_memory,
+        test_http2_rapid_reset_flood_refused,
+        test_http2_goaway_on_drain,
     ])

@@ -1,0 +1,650 @@
+// See h2_session.h. One reader loop (Run) feeds the codec, whose events start one Serve
+// coroutine per stream; one writer coroutine (Writer) sends whatever the codec has framed. Streams
+// wait on their own timer (Wait/Wake) for request data, for window space, or for a reset.
+#include "proxy/server/h2_session.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "proxy/http/http1_codec.h"
+#include "proxy/server/http1_session.h"
+#include "proxy/server/message_heads.h"
+#include "proxy/upstream/connector.h"
+#include "xds/common/log.h"
+
+namespace outrigger::proxy {
+
+namespace asio = boost::asio;
+namespace bhttp = boost::beast::http;
+using boost::system::error_code;
+using namespace asio::experimental::awaitable_operators;
+
+namespace {
+
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+constexpr size_t kReadSize = 64 * 1024;
+constexpr size_t kMaxQueuedResponse = 256 * 1024;  // per stream, before we stop reading upstream
+constexpr uint32_t kMaxResponseHeadBytes = 96 * 1024;
+
+absl::string_view View(const boost::beast::flat_buffer& b) {
+  auto d = b.data();
+  return {static_cast<const char*>(d.data()), d.size()};
+}
+
+}  // namespace
+
+struct H2Session::Stream {
+  explicit Stream(int32_t stream_id, const asio::any_io_executor& ex)
+      : id(stream_id),
+        body_wake(ex, asio::steady_timer::time_point::max()),
+        window_wake(ex, asio::steady_timer::time_point::max()) {}
+  int32_t id;
+  http::RequestHead req;
+  std::string body;  // request data received, not yet sent upstream
+  bool body_end = false;
+  bool has_body = false;
+  bool gone = false;  // reset by the client, or the connection ended
+  // Two waiters, two timers (re-arming one timer cancels its other waiter).
+  asio::steady_timer body_wake;    // request data arrived, or the stream ended
+  asio::steady_timer window_wake;  // the client's window moved
+  // The exchange.
+  std::shared_ptr<const Snapshot> snapshot;
+  const ListenerConfig* listener = nullptr;
+  const router::Route* route = nullptr;
+  std::string cluster;
+  std::string authz_note;
+  std::string request_id;
+  std::shared_ptr<HostPool> host;
+  std::unique_ptr<UpstreamConnection> upstream;
+  asio::ip::tcp::socket* connecting = nullptr;
+  http::ResponseHead resp;
+  http::BodyEncoder resp_body;
+  std::string resp_out;  // response body bytes read, to hand to the codec
+  std::optional<http::ResponseParser> parser;
+  std::string to_upstream;
+  int status = 0;
+  uint16_t flags = 0;
+  bool timed_out = false;
+  bool upstream_failed = false;
+  bool response_complete = false;
+  SteadyTime start;
+  absl::Time start_time;
+  SteadyTime response_head_at{};
+  uint64_t bytes_received = 0;
+  uint64_t bytes_sent = 0;
+  std::string source_workload;  // inbound: who calls (metrics labels)
+  std::string source_version;
+};
+
+H2Session::H2Session(Http1Session& owner)
+    : owner_(owner),
+      worker_(owner.worker_),
+      codec_(http2::Codec::Role::kServer, this),
+      writer_wake_(std::make_unique<asio::steady_timer>(owner.client_.socket().get_executor())),
+      done_wake_(std::make_unique<asio::steady_timer>(owner.client_.socket().get_executor())) {}
+
+H2Session::~H2Session() { alive_.reset(); }
+
+void H2Session::Flush() { writer_wake_->cancel(); }
+
+void H2Session::Wake(Stream& s) {
+  s.body_wake.cancel();
+  s.window_wake.cancel();
+}
+
+asio::awaitable<void> H2Session::Wait(asio::steady_timer& timer) {
+  timer.expires_at(asio::steady_timer::time_point::max());
+  (void)co_await timer.async_wait(kTuple);
+}
+
+asio::awaitable<void> H2Session::Writer() {
+  writer_running_ = true;
+  std::string out;
+  for (;;) {
+    out.clear();
+    if (!codec_.TakeOutput(&out).ok()) break;
+    if (out.empty()) {
+      if (closing_) break;  // everything framed has been written
+      writer_wake_->expires_at(asio::steady_timer::time_point::max());
+      (void)co_await writer_wake_->async_wait(kTuple);
+      continue;
+    }
+    auto [ec, n] = co_await owner_.client_.Write(asio::buffer(out));
+    if (ec) {
+      owner_.client_.Cancel();
+      break;
+    }
+    // Window space may have opened for streams holding response data.
+    for (auto& [id, s] : streams_) {
+      if (codec_.Queued(id) < kMaxQueuedResponse) Wake(*s);
+    }
+  }
+  writer_running_ = false;
+  done_wake_->cancel();
+}
+
+void H2Session::BeginDrain() {
+  if (goaway_sent_) return;
+  goaway_sent_ = true;
+  codec_.Goaway();
+  Flush();
+  EndIfDrained();
+}
+
+void H2Session::EndIfDrained() {
+  if (!goaway_sent_ || !streams_.empty()) return;
+  // Ends the reader (a pending read sees end of stream); the writer still sends what is framed.
+  boost::system::error_code ignored;
+  owner_.client_.socket().shutdown(asio::ip::tcp::socket::shutdown_receive, ignored);
+}
+
+asio::awaitable<void> H2Session::Run() {
+  auto ex = owner_.client_.socket().get_executor();
+  asio::co_spawn(ex, Writer(), asio::detached);
+  auto& in = owner_.in_;
+  bool first = true;
+  for (;;) {
+    if (!first || in.size() > 0) {
+      if (auto st = codec_.Receive(View(in)); !st.ok()) {
+        LogDebug("HTTP/2 from ", owner_.client_ip_, " on ", owner_.listener_name_, ": ",
+                 st.message());
+        in.consume(in.size());
+        break;
+      }
+      in.consume(in.size());
+    }
+    first = false;
+    Flush();
+    if (worker_.draining()) BeginDrain();
+    if (!codec_.alive() || (goaway_sent_ && streams_.empty())) break;
+    const ListenerConfig* l = worker_.snapshot()->FindListener(owner_.listener_name_);
+    if (streams_.empty() && l != nullptr) {
+      owner_.SetPhase(Http1Session::Phase::kIdle, l->http.idle_timeout);
+    } else {
+      owner_.SetPhase(Http1Session::Phase::kStreaming, absl::InfiniteDuration());
+    }
+    auto [ec, n] = co_await owner_.client_.ReadSome(in.prepare(kReadSize));
+    if (ec) break;
+    in.commit(n);
+  }
+  // The connection is over: streams still open end now, then the writer sends what is left.
+  for (auto& [id, s] : streams_) {
+    s->gone = true;
+    if (s->upstream) s->upstream->stream.Cancel();
+    if (s->connecting) {
+      error_code ignored;
+      s->connecting->cancel(ignored);
+    }
+    Wake(*s);
+  }
+  while (serving_ > 0) {
+    done_wake_->expires_at(asio::steady_timer::time_point::max());
+    (void)co_await done_wake_->async_wait(kTuple);
+  }
+  closing_ = true;
+  Flush();
+  while (writer_running_) {
+    done_wake_->expires_at(asio::steady_timer::time_point::max());
+    (void)co_await done_wake_->async_wait(kTuple);
+  }
+}
+
+// --------------------------------------------------------------------------------------------
+// Codec events
+
+void H2Session::OnHeaders(int32_t id, http2::Headers headers, bool end_stream) {
+  auto s = std::make_shared<Stream>(id, owner_.client_.socket().get_executor());
+  http::RequestHead& req = s->req;
+  req.version = 20;
+  std::string authority;
+  for (auto& h : headers) {
+    if (h.name == ":method") {
+      req.method = std::move(h.value);
+    } else if (h.name == ":path") {
+      req.target = h.value;
+      req.path = std::move(h.value);
+    } else if (h.name == ":authority") {
+      authority = std::move(h.value);
+    } else if (h.name[0] == ':') {
+      continue;  // :scheme, :protocol
+    } else if (h.name == "host") {
+      if (authority.empty()) authority = h.value;
+    } else {
+      req.headers.Add(h.name, h.value);
+    }
+  }
+  req.authority = authority;
+  s->body_end = end_stream;
+  s->has_body = !end_stream;
+  streams_[id] = s;
+  ++serving_;
+  asio::co_spawn(owner_.client_.socket().get_executor(), Serve(s), asio::detached);
+}
+
+void H2Session::OnData(int32_t id, absl::string_view data) {
+  auto it = streams_.find(id);
+  if (it == streams_.end()) {
+    codec_.Consume(id, data.size());
+    return;
+  }
+  it->second->body.append(data.data(), data.size());
+  it->second->bytes_received += data.size();
+  Wake(*it->second);
+}
+
+void H2Session::OnTrailers(int32_t, http2::Headers) {
+  // Request trailers are not forwarded over HTTP/1.1 (few clients send them; gRPC does not).
+}
+
+void H2Session::OnEndStream(int32_t id) {
+  if (auto it = streams_.find(id); it != streams_.end()) {
+    it->second->body_end = true;
+    Wake(*it->second);
+  }
+}
+
+void H2Session::OnStreamClose(int32_t id, uint32_t code) {
+  auto it = streams_.find(id);
+  if (it == streams_.end()) return;
+  Stream& s = *it->second;
+  if (!s.response_complete || code != http2::kNoError) {
+    // The client reset it (or it ended before our answer was complete).
+    s.gone = true;
+    if (s.upstream) s.upstream->stream.Cancel();
+    if (s.connecting) {
+      boost::system::error_code ignored;
+      s.connecting->cancel(ignored);
+    }
+  }
+  Wake(s);
+  streams_.erase(it);
+  EndIfDrained();
+}
+
+// --------------------------------------------------------------------------------------------
+// One stream
+
+asio::awaitable<void> H2Session::Serve(std::shared_ptr<Stream> sp) {
+  Stream& s = *sp;
+  s.start = std::chrono::steady_clock::now();
+  s.start_time = absl::Now();
+  s.snapshot = worker_.snapshot();
+  s.listener = s.snapshot->FindListener(owner_.listener_name_);
+  ++owner_.listener_stats_->rq_active;
+  if (auto id = s.req.headers.Get("x-request-id"); id && !id->empty()) {
+    s.request_id = std::string(*id);
+  } else {
+    s.request_id = absl::StrCat(absl::Hex(worker_.Random(), absl::kZeroPad16),
+                                absl::Hex(worker_.Random(), absl::kZeroPad16));
+  }
+  if (owner_.inbound_) {
+    const size_t sa = owner_.peer_identity_.rfind("/sa/");
+    s.source_workload =
+        sa != std::string::npos
+            ? SanitizeLabel(absl::string_view(owner_.peer_identity_).substr(sa + 4))
+            : SanitizeLabel(s.req.headers.Get(kSourceWorkloadHeader).value_or(""));
+    s.source_version = SanitizeLabel(s.req.headers.Get(kSourceVersionHeader).value_or(""));
+  }
+  if (s.gone) {
+    s.flags |= kDownstreamTermination;  // reset before we began (e.g. a rapid-reset flood)
+  } else if (s.listener == nullptr) {
+    LocalReply(s, 503, "listener removed\n", kNoRoute);
+  } else if (s.req.method.empty() || s.req.path.empty()) {
+    LocalReply(s, 400, "missing :method or :path\n", kDownstreamProtocolError);
+  } else if (s.req.method == "CONNECT") {
+    LocalReply(s, 501, "CONNECT is not supported\n", kDownstreamProtocolError);
+  } else {
+    auto header = [&s](absl::string_view name) { return s.req.headers.Get(name); };
+    const Admission admission = Admit(
+        worker_, *s.listener, *owner_.listener_stats_,
+        RequestFacts{s.req.authority, s.req.path, s.req.target, s.req.method, header,
+                     owner_.peer_identity_, owner_.client_ip_},
+        [this](double percent) {
+          return static_cast<double>(worker_.Random() >> 11) * 0x1.0p-53 * 100 < percent;
+        });
+    s.authz_note = admission.authz_note;
+    s.route = admission.route;
+    s.cluster = std::string(admission.cluster);
+    switch (admission.verdict) {
+      case Admission::Verdict::kClose:
+        codec_.ResetStream(s.id, http2::kRefusedStream);
+        s.flags |= kDownstreamProtocolError;
+        break;
+      case Admission::Verdict::kReply:
+        LocalReply(s, admission.status, admission.body, admission.flag, admission.location);
+        break;
+      case Admission::Verdict::kForward: {
+        if (admission.fault_delay > absl::ZeroDuration()) {
+          s.flags |= kFaultDelay;
+          asio::steady_timer t(owner_.client_.socket().get_executor(),
+                               absl::ToChronoNanoseconds(admission.fault_delay));
+          (void)co_await t.async_wait(kTuple);
+        }
+        const absl::string_view target = admission.rewritten_path.empty()
+                                             ? absl::string_view(s.req.path)
+                                             : absl::string_view(admission.rewritten_path);
+        co_await Forward(s, admission, target);
+        break;
+      }
+    }
+  }
+  Flush();
+  Finish(s);
+  --owner_.listener_stats_->rq_active;
+  --serving_;
+  done_wake_->cancel();
+}
+
+void H2Session::LocalReply(Stream& s, int status, absl::string_view body, uint16_t flag,
+                           absl::string_view location) {
+  s.flags |= flag;
+  s.status = status;
+  if (s.gone) return;
+  http2::Headers h = {{":status", absl::StrCat(status)}};
+  if (!location.empty()) h.push_back({"location", std::string(location)});
+  if (!body.empty()) {
+    h.push_back({"content-type", "text/plain"});
+    h.push_back({"content-length", absl::StrCat(body.size())});
+  }
+  if (!codec_.SubmitResponse(s.id, h, body.empty()).ok()) return;
+  if (!body.empty()) (void)codec_.SendData(s.id, body, true);
+  s.bytes_sent += body.size();
+  s.response_complete = true;
+  Flush();
+}
+
+asio::awaitable<void> H2Session::Forward(Stream& s, const Admission& admission,
+                                         absl::string_view target) {
+  ClusterState* cluster = worker_.clusters().Find(s.cluster);
+  if (cluster == nullptr || cluster->empty()) {
+    LocalReply(s, 503, "no healthy upstream\n", kNoHealthyUpstream);
+    co_return;
+  }
+  ClusterStats& cstats = cluster->stats();
+  if (cstats.rq_active >= static_cast<int64_t>(cluster->limits().max_requests)) {
+    ++cstats.rq_overflow;
+    LocalReply(s, 503, "upstream overflow\n", kUpstreamOverflow);
+    co_return;
+  }
+  ++cstats.rq_active;
+  struct Active {
+    ClusterStats& c;
+    ~Active() { --c.rq_active; }
+  } active{cstats};
+
+  // The request head as HTTP/1.1: the body is chunked unless its length was declared.
+  const bool declared = s.req.headers.Get("content-length").has_value();
+  const bool chunked = s.has_body && !declared;
+  std::string forwarded_for = owner_.client_ip_;
+  if (auto xff = s.req.headers.Get("x-forwarded-for"); xff && !xff->empty()) {
+    forwarded_for = absl::StrCat(*xff, ", ", owner_.client_ip_);
+  }
+  s.req.version = 11;
+  WriteUpstreamHead(s.req, target, chunked, admission.route,
+                    ProxyHeaders{forwarded_for, s.request_id, {},
+                                 owner_.inbound_ ? absl::string_view() : worker_.source_headers(),
+                                 {}},
+                    &s.to_upstream);
+  s.req.version = 20;
+
+  // A pooled connection, else a new one; a failed connect is tried once more elsewhere.
+  std::shared_ptr<HostPool> failed;
+  for (int attempt = 0; attempt < 2 && !s.upstream && !s.gone; ++attempt) {
+    cluster = worker_.clusters().Find(s.cluster);
+    if (cluster == nullptr || cluster->empty()) break;
+    lb::PickContext pick{.random = worker_.Random(), .avoid = failed.get(),
+                         .now_ns = ToNanos(std::chrono::steady_clock::now())};
+    s.host = cluster->Pick(pick);
+    if (!s.host) break;
+    ++s.host->stats->rq_total;
+    s.upstream = s.host->TakeIdle(std::chrono::steady_clock::now());
+    if (s.upstream) break;
+    if (cstats.cx_active >= static_cast<int64_t>(cluster->limits().max_connections)) {
+      ++cstats.rq_overflow;
+      LocalReply(s, 503, "upstream overflow\n", kUpstreamOverflow);
+      co_return;
+    }
+    asio::steady_timer deadline(owner_.client_.socket().get_executor(),
+                                absl::ToChronoNanoseconds(s.host->connect_timeout));
+    deadline.async_wait([&s, alive = std::weak_ptr<bool>(alive_)](error_code ec) {
+      if (ec || alive.expired() || s.connecting == nullptr) return;
+      error_code ignored;
+      s.connecting->cancel(ignored);
+    });
+    s.upstream = co_await ConnectUpstream(s.host, worker_.tls(), &s.connecting, s.cluster);
+    deadline.cancel();
+    s.connecting = nullptr;
+    if (!s.upstream) failed = s.host;
+  }
+  if (!s.upstream) {
+    LocalReply(s, 503, "upstream connect error\n", s.host ? kUpstreamConnectFailure
+                                                          : kNoHealthyUpstream);
+    co_return;
+  }
+  // The route timeout runs from now to the response head.
+  const absl::Duration timeout = admission.route_timeout;
+  asio::steady_timer route_timer(owner_.client_.socket().get_executor());
+  if (timeout > absl::ZeroDuration() && timeout != absl::InfiniteDuration()) {
+    route_timer.expires_after(absl::ToChronoNanoseconds(timeout));
+    route_timer.async_wait([&s, alive = std::weak_ptr<bool>(alive_)](error_code ec) {
+      if (ec || alive.expired() || s.response_head_at != SteadyTime{}) return;
+      s.timed_out = true;
+      if (s.upstream) s.upstream->stream.Cancel();
+    });
+  }
+  co_await (SendRequestBody(s) && StreamResponse(s));
+  route_timer.cancel();
+  if (s.status == 0 && !s.gone) {
+    if (s.timed_out) {
+      LocalReply(s, 504, "upstream request timeout\n", kUpstreamTimeout);
+    } else {
+      LocalReply(s, 503, "upstream reset before headers\n", kUpstreamTermination);
+    }
+  }
+  if (s.upstream && s.response_complete && !s.upstream_failed && s.body_end &&
+      s.parser && s.parser->keep_alive() && !s.parser->need_eof()) {
+    HostPool::Release(std::move(s.upstream), std::chrono::steady_clock::now());
+  }
+  s.upstream.reset();
+}
+
+asio::awaitable<void> H2Session::SendRequestBody(Stream& s) {
+  http::BodyEncoder enc;
+  std::string framed;
+  enc.Reset(s.req.headers.Get("content-length") ? http::Framing::kContentLength
+                                                : http::Framing::kChunked,
+            &framed);
+  // The head goes first, with whatever body is already here. Conditions are checked again after
+  // every write: data may arrive while a write is in progress.
+  std::string out = std::move(s.to_upstream);
+  for (;;) {
+    if (!s.body.empty()) {
+      const size_t n = s.body.size();
+      if (s.has_body) enc.Data(s.body);
+      s.body.clear();
+      codec_.Consume(s.id, n);  // the client may send that much more
+      Flush();
+    }
+    if (s.body_end && s.has_body) {
+      enc.Finish(http::HeaderMap());
+      s.has_body = false;
+    }
+    out += framed;
+    framed.clear();
+    if (!out.empty()) {
+      auto [ec, n] = co_await s.upstream->stream.Write(asio::buffer(out));
+      out.clear();
+      if (ec) {
+        s.upstream_failed = true;
+        s.upstream->stream.Cancel();
+        co_return;
+      }
+      continue;
+    }
+    if (s.body_end || s.gone) co_return;
+    co_await Wait(s.body_wake);
+  }
+}
+
+asio::awaitable<bool> H2Session::ReadResponseHead(Stream& s) {
+  for (;;) {
+    s.resp.Clear();
+    s.resp_out.clear();
+    s.resp_body.Reset(http::Framing::kContentLength, &s.resp_out);  // raw bytes
+    s.parser.emplace(&s.resp, &s.resp_body);
+    s.parser->set_head_limit(kMaxResponseHeadBytes);
+    s.parser->eager(false);
+    if (s.req.method == "HEAD") s.parser->skip(true);
+    auto& in = s.upstream->in;
+    for (;;) {
+      if (in.size() > 0) {
+        error_code ec;
+        const size_t used = s.parser->Put(View(in), ec);
+        in.consume(used);
+        if (!ec && s.parser->is_header_done()) break;
+        if (ec && ec != bhttp::error::need_more) co_return false;
+        if (!ec && used > 0) continue;
+      }
+      auto [ec, n] = co_await s.upstream->stream.ReadSome(in.prepare(kReadSize));
+      if (ec) co_return false;
+      in.commit(n);
+    }
+    if (s.resp.status >= 100 && s.resp.status < 200) continue;  // interim answers are dropped
+    co_return true;
+  }
+}
+
+asio::awaitable<void> H2Session::StreamResponse(Stream& s) {
+  if (!co_await ReadResponseHead(s)) {
+    s.upstream_failed = true;
+    co_return;
+  }
+  s.response_head_at = std::chrono::steady_clock::now();
+  s.status = s.resp.status;
+  if (s.gone) co_return;
+  // The response head: connection-specific headers have no place in HTTP/2.
+  http2::Headers h = {{":status", absl::StrCat(s.resp.status)}};
+  const absl::string_view connection = s.resp.headers.Get("connection").value_or("");
+  s.resp.headers.ForEach([&](absl::string_view name, absl::string_view value) {
+    if (http::IsHopByHop(name, connection)) return;
+    h.push_back({absl::AsciiStrToLower(name), std::string(value)});
+  });
+  const bool no_body = s.req.method == "HEAD" || s.resp.status == 204 || s.resp.status == 304;
+  s.parser->eager(true);
+  auto& in = s.upstream->in;
+  if (!s.parser->is_done() && in.size() > 0) {
+    error_code ec;
+    in.consume(s.parser->Put(View(in), ec));
+  }
+  const bool ends_now = s.parser->is_done() && s.resp_out.empty() &&
+                        s.parser->trailers().size() == 0;
+  if (!codec_.SubmitResponse(s.id, h, no_body || ends_now).ok()) co_return;
+  Flush();
+  if (no_body || ends_now) {
+    s.response_complete = s.parser->is_done();
+    co_return;
+  }
+  for (;;) {
+    if (!s.resp_out.empty()) {
+      s.bytes_sent += s.resp_out.size();
+      (void)codec_.SendData(s.id, s.resp_out, false);
+      s.resp_out.clear();
+      Flush();
+    }
+    if (s.parser->is_done()) break;
+    // Backpressure: the client's window is full; wait for the writer to move it.
+    while (codec_.Queued(s.id) >= kMaxQueuedResponse && !s.gone) co_await Wait(s.window_wake);
+    if (s.gone) co_return;
+    auto [ec, n] = co_await s.upstream->stream.ReadSome(in.prepare(kReadSize));
+    error_code pec;
+    if (ec == asio::error::eof && s.parser->need_eof()) {
+      s.parser->put_eof(pec);
+    } else if (ec) {
+      s.upstream_failed = true;
+      codec_.ResetStream(s.id, http2::kInternalError);  // cut mid-body: the client sees a reset
+      Flush();
+      co_return;
+    } else {
+      in.commit(n);
+      in.consume(s.parser->Put(View(in), pec));
+    }
+    if (pec && pec != bhttp::error::need_more) {
+      s.upstream_failed = true;
+      codec_.ResetStream(s.id, http2::kInternalError);
+      Flush();
+      co_return;
+    }
+  }
+  // Trailers (a chunked HTTP/1.1 response may carry them: grpc-status and friends).
+  if (s.parser->trailers().size() > 0) {
+    http2::Headers t;
+    s.parser->trailers().ForEach([&](absl::string_view name, absl::string_view value) {
+      t.push_back({absl::AsciiStrToLower(name), std::string(value)});
+    });
+    (void)codec_.SendTrailers(s.id, t);
+  } else {
+    (void)codec_.SendData(s.id, "", true);
+  }
+  s.response_complete = true;
+  Flush();
+}
+
+void H2Session::Finish(Stream& s) {
+  const double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - s.start)
+          .count();
+  if (s.gone && !s.response_complete) s.flags |= kDownstreamTermination;
+  if (s.upstream_failed && s.status != 0) s.flags |= kUpstreamTermination;
+  ListenerStats::LabelView labels;
+  labels.response_code = static_cast<uint16_t>(s.status);
+  labels.response_flags = s.flags;
+  if (owner_.inbound_) {
+    labels.source_workload = s.source_workload;
+    labels.source_version = s.source_version;
+    labels.destination_service = worker_.service_label();
+    labels.destination_version = worker_.version_label();
+    labels.mutual_tls = !owner_.peer_identity_.empty();
+  } else {
+    labels.source_workload = worker_.workload_label();
+    labels.source_version = worker_.version_label();
+    labels.destination_service = s.route != nullptr  ? absl::string_view(s.route->virtual_host)
+                                 : !s.cluster.empty() ? absl::string_view(s.cluster)
+                                                      : absl::string_view("unknown");
+    labels.destination_version =
+        s.host && !s.host->version.empty() ? absl::string_view(s.host->version) : "unknown";
+    labels.mutual_tls = s.host && !s.host->spiffe_id.empty();
+  }
+  owner_.listener_stats_->RecordRequest(labels, ms, s.bytes_received, s.bytes_sent,
+                                        &worker_.key_scratch());
+  if (!worker_.ShouldLog(s.status, s.flags)) return;
+  RequestInfo info;
+  info.start_time = s.start_time;
+  info.listener = owner_.listener_name_;
+  info.method = s.req.method;
+  info.authority = s.req.authority;
+  info.path = s.req.path;
+  info.version = 20;
+  info.status = s.status;
+  info.flags = s.flags;
+  info.cluster = s.cluster;
+  if (s.host) info.upstream_host = s.host->address_text;
+  info.duration_ms = ms;
+  if (s.response_head_at != SteadyTime{}) {
+    info.response_duration_ms =
+        std::chrono::duration<double, std::milli>(s.response_head_at - s.start).count();
+  }
+  info.bytes_received = s.bytes_received;
+  info.bytes_sent = s.bytes_sent;
+  info.request_id = s.request_id;
+  info.forwarded_for = owner_.client_ip_;
+  info.source_identity = owner_.peer_identity_;
+  info.authz = s.authz_note;
+  worker_.LogRequest(info);
+}
+
+}  // namespace outrigger::proxy

@@ -1,0 +1,88 @@
+// HTTP/2 from clients: a connection that opened with the HTTP/2 preface (h2c with prior
+// knowledge, or h2 after TLS) is served here instead of by the HTTP/1.1 loop. Each stream is one
+// request: it goes through the same admission as HTTP/1.1 (route, redirect, STRICT, authorization,
+// rate limits, fault; admission.cc), is forwarded over a pooled HTTP/1.1 connection to the
+// upstream host the cluster's balancer picks (mTLS to mesh peers, connect failures tried once more
+// on another host), and its response streams back as HEADERS, DATA and trailers (from a chunked
+// HTTP/1.1 response's trailers). Memory per stream and per connection is bounded by the codec's
+// windows: request data is acknowledged only once written upstream, and a response's data waits
+// upstream while the client's window is full. Drain sends GOAWAY and lets open streams finish.
+// Counted, logged ("protocol":"HTTP/2") and labelled like HTTP/1.1 requests.
+//
+// Not yet: an HTTP/2 upstream (gRPC servers), retries other than connect failures, tracing
+// spans, mirrors. See docs/life-of-a-request.md.
+#ifndef OUTRIGGER_PROXY_SERVER_H2_SESSION_H_
+#define OUTRIGGER_PROXY_SERVER_H2_SESSION_H_
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <memory>
+#include <string>
+
+#include "absl/container/flat_hash_map.h"
+#include "proxy/http2/h2_codec.h"
+#include "proxy/net/transport.h"
+#include "proxy/server/admission.h"
+#include "proxy/server/worker.h"
+
+namespace outrigger::proxy {
+
+class Http1Session;
+
+// The 24 bytes every HTTP/2 connection starts with.
+inline constexpr absl::string_view kHttp2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+class H2Session : public http2::Codec::Events {
+ public:
+  // `owner` keeps the connection (its transport, buffer, identity) alive while Run runs.
+  explicit H2Session(Http1Session& owner);
+  ~H2Session() override;
+
+  // Serves the connection until it ends; `owner.in_` holds the bytes read so far.
+  boost::asio::awaitable<void> Run();
+  // Drain: GOAWAY now; the connection closes when its streams have finished.
+  void BeginDrain();
+
+ private:
+  struct Stream;
+  template <typename T>
+  using awaitable = boost::asio::awaitable<T>;
+
+  // Codec events.
+  void OnHeaders(int32_t id, http2::Headers headers, bool end_stream) override;
+  void OnData(int32_t id, absl::string_view data) override;
+  void OnTrailers(int32_t id, http2::Headers trailers) override;
+  void OnEndStream(int32_t id) override;
+  void OnStreamClose(int32_t id, uint32_t error_code) override;
+
+  awaitable<void> Serve(std::shared_ptr<Stream> s);
+  awaitable<void> Forward(Stream& s, const Admission& admission, absl::string_view target);
+  awaitable<void> SendRequestBody(Stream& s);
+  awaitable<bool> ReadResponseHead(Stream& s);
+  awaitable<void> StreamResponse(Stream& s);
+  void LocalReply(Stream& s, int status, absl::string_view body, uint16_t flag,
+                  absl::string_view location = {});
+  void Finish(Stream& s);
+  awaitable<void> Wait(boost::asio::steady_timer& timer);  // until Wake (data, window, reset)
+  void Wake(Stream& s);
+  void Flush();
+  awaitable<void> Writer();
+  void EndIfDrained();  // after GOAWAY, once the last stream closed: end the connection
+
+  Http1Session& owner_;
+  Worker& worker_;
+  http2::Codec codec_;
+  absl::flat_hash_map<int32_t, std::shared_ptr<Stream>> streams_;
+  std::unique_ptr<boost::asio::steady_timer> writer_wake_;
+  std::unique_ptr<boost::asio::steady_timer> done_wake_;
+  size_t serving_ = 0;  // Serve coroutines running
+  bool writer_running_ = false;
+  bool closing_ = false;  // the reader is done: the writer stops once nothing is left
+  bool goaway_sent_ = false;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace outrigger::proxy
+
+#endif  // OUTRIGGER_PROXY_SERVER_H2_SESSION_H_
