@@ -36,6 +36,9 @@ ABSL_FLAG(std::string, inbound_protocol, "http",
           "first bytes are an HTTP request line, else raw TCP; a client silent for 100 ms is "
           "taken to wait for a server-first protocol). A control plane sets it from the "
           "Service's ports.");
+ABSL_FLAG(std::string, app_protocol, "http1",
+          "How requests from HTTP/2 clients reach --app: 'http1' (pooled HTTP/1.1) or 'http2' "
+          "(one multiplexed h2c connection per worker; for gRPC servers).");
 ABSL_FLAG(std::string, outbound, "",
           "Outbound listener IP:PORT; routes by authority (Host or absolute-form URI).");
 ABSL_FLAG(std::string, admin, "", "Admin server IP:PORT (/ready, /metrics, /config_dump, ...).");
@@ -128,7 +131,8 @@ int main(int argc, char** argv) {
           {"inbound", "app", "outbound", "admin", "config", "concurrency", "drain_timeout",
            "access_log", "log_level", "control_plane", "service", "namespace", "node_id",
            "advertise_address", "ca_bundle", "join_token_file", "access_log_sampling",
-           "tracing_endpoint", "tracing_format", "tracing_sampling", "inbound_protocol"});
+           "tracing_endpoint", "tracing_format", "tracing_sampling", "inbound_protocol",
+           "app_protocol"});
       !s.ok()) {
     return Fail(s.message());
   }
@@ -177,6 +181,7 @@ int main(int argc, char** argv) {
   flags.app = absl::GetFlag(FLAGS_app);
   flags.outbound = absl::GetFlag(FLAGS_outbound);
   flags.inbound_protocol = absl::GetFlag(FLAGS_inbound_protocol);
+  flags.app_protocol = absl::GetFlag(FLAGS_app_protocol);
   flags.tcp_upstreams = tcp_upstreams;
   const std::string control_plane = absl::GetFlag(FLAGS_control_plane);
   flags.routes_from_control_plane = !control_plane.empty();

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <tuple>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "controlplane/mesh/cluster_policy.h"
@@ -220,6 +221,15 @@ View ViewBuilderImpl::Compute(const std::string& ns,
     const std::string name = ClusterName(key);
     v1::Cluster cluster;
     cluster.set_name(name);
+    // gRPC and HTTP/2 services get HTTP/2 from sidecars (for their HTTP/2 callers).
+    for (const auto& port : service.ports) {
+      const std::string app = absl::AsciiStrToLower(port.app_protocol);
+      const std::string prefix = absl::AsciiStrToLower(port.name.substr(0, port.name.find('-')));
+      if (app == "grpc" || app == "http2" || app == "h2c" || app == "kubernetes.io/h2c" ||
+          (app.empty() && (prefix == "grpc" || prefix == "http2" || prefix == "h2c"))) {
+        cluster.set_upstream_protocol(v1::Cluster::HTTP2);
+      }
+    }
     if (auto tp = traffic_policy_of.find(key); tp != traffic_policy_of.end()) {
       ApplyTrafficPolicy(*tp->second, &cluster);
     }

@@ -34,6 +34,12 @@ absl::StatusOr<v1::Bootstrap> BuildBootstrap(const SidecarFlags& flags, xds::Sou
     v1::Cluster* app = b.add_clusters();
     app->set_name("local_app");
     app->add_endpoints()->set_address(flags.app);
+    if (flags.app_protocol == "http2") {
+      app->set_upstream_protocol(v1::Cluster::HTTP2);
+    } else if (!flags.app_protocol.empty() && flags.app_protocol != "http1") {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--app-protocol: '", flags.app_protocol, "' is not http1 or http2"));
+    }
     v1::Listener* l = b.add_listeners();
     l->set_name("inbound");
     l->set_address(flags.inbound);

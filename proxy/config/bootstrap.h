@@ -19,6 +19,7 @@ struct SidecarFlags {
   std::string app;          // the local application
   std::string outbound;     // listener "outbound" -> route configuration "outbound"
   std::string inbound_protocol;  // "http" (default), "tcp" or "detect"
+  std::string app_protocol;      // "http1" (default) or "http2": how HTTP/2 requests reach --app
   // --tcp-upstream CLUSTER=IP:PORT: an outbound raw-TCP listener "tcp:CLUSTER" at IP:PORT.
   std::vector<std::string> tcp_upstreams;
   // The control plane provides the "outbound" route configuration: do not derive one from the

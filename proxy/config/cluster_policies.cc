@@ -192,6 +192,7 @@ absl::Status ClusterPoliciesFromProto(const v1::Cluster& p, ClusterConfig* c) {
   }
   if (auto s = Positive(p.has_ewma_decay(), p.ewma_decay(), "ewma_decay", &c->ewma_decay);
       !s.ok()) return s;
+  c->http2 = p.upstream_protocol() == v1::Cluster::HTTP2;
   return absl::OkStatus();
 }
 

@@ -89,6 +89,7 @@ struct ClusterConfig {
   RetryBudgetConfig retry_budget;
   uint32_t healthy_panic_threshold = 50;  // percent; 0 disables panic mode
   absl::Duration ewma_decay = absl::Seconds(10);
+  bool http2 = false;  // HTTP/2 to the hosts (for requests from HTTP/2 clients)
 };
 
 enum class Direction { kInbound, kOutbound };

@@ -10,11 +10,13 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "proxy/http/http1_codec.h"
 #include "proxy/server/http1_session.h"
 #include "proxy/server/message_heads.h"
 #include "proxy/upstream/connector.h"
+#include "proxy/upstream/h2_upstream.h"
 #include "xds/common/log.h"
 
 namespace outrigger::proxy {
@@ -79,6 +81,24 @@ struct H2Session::Stream {
   uint64_t bytes_sent = 0;
   std::string source_workload;  // inbound: who calls (metrics labels)
   std::string source_version;
+  // HTTP/2 upstream (ForwardH2).
+  struct Sink : H2Upstream::Owner {
+    H2Session* session = nullptr;
+    Stream* stream = nullptr;
+    void OnUpstreamHeaders(http2::Headers headers, bool end_stream) override;
+    void OnUpstreamData(absl::string_view data) override;
+    void OnUpstreamTrailers(http2::Headers trailers) override;
+    void OnUpstreamEnd() override;
+    void OnUpstreamClose(uint32_t error_code) override;
+    void OnUpstreamWritable() override { session->Wake(*stream); }
+  } sink;
+  std::shared_ptr<H2Upstream> h2up;
+  int32_t up_id = -1;
+  bool up_closed = false;
+  uint32_t up_error = 0;
+  bool trailers_sent = false;
+  size_t up_unconsumed = 0;  // response bytes passed on, not yet acknowledged upstream
+  std::string grpc_status;   // from the response's trailers (or a trailers-only answer)
 };
 
 H2Session::H2Session(Http1Session& owner)
@@ -365,6 +385,10 @@ asio::awaitable<void> H2Session::Forward(Stream& s, const Admission& admission,
     LocalReply(s, 503, "no healthy upstream\n", kNoHealthyUpstream);
     co_return;
   }
+  if (cluster->config().http2) {
+    co_await ForwardH2(s, admission, target);
+    co_return;
+  }
   ClusterStats& cstats = cluster->stats();
   if (cstats.rq_active >= static_cast<int64_t>(cluster->limits().max_requests)) {
     ++cstats.rq_overflow;
@@ -592,6 +616,211 @@ asio::awaitable<void> H2Session::StreamResponse(Stream& s) {
   }
   s.response_complete = true;
   Flush();
+}
+
+// --------------------------------------------------------------------------------------------
+// HTTP/2 upstream: the stream goes on as a stream of the host's multiplexed connection.
+
+void H2Session::Stream::Sink::OnUpstreamHeaders(http2::Headers headers, bool end_stream) {
+  Stream& s = *stream;
+  if (s.gone) return;
+  http2::Headers out;
+  out.reserve(headers.size());
+  for (auto& h : headers) {
+    if (h.name == ":status") {
+      s.status = std::atoi(h.value.c_str());
+      out.insert(out.begin(), std::move(h));
+    } else if (h.name[0] != ':' && !http::IsHopByHop(h.name, "")) {
+      if (h.name == "grpc-status") s.grpc_status = h.value;
+      out.push_back(std::move(h));
+    }
+  }
+  s.response_head_at = std::chrono::steady_clock::now();
+  (void)session->codec_.SubmitResponse(s.id, out, end_stream);
+  if (end_stream) s.response_complete = true;
+  session->Flush();
+  session->Wake(s);
+}
+
+void H2Session::Stream::Sink::OnUpstreamData(absl::string_view data) {
+  Stream& s = *stream;
+  s.up_unconsumed += data.size();
+  if (s.gone) return;
+  (void)session->codec_.SendData(s.id, data, false);
+  s.bytes_sent += data.size();
+  session->Flush();
+  session->Wake(s);
+}
+
+void H2Session::Stream::Sink::OnUpstreamTrailers(http2::Headers trailers) {
+  Stream& s = *stream;
+  if (s.gone) return;
+  http2::Headers out;
+  for (auto& h : trailers) {
+    if (h.name == "grpc-status") s.grpc_status = h.value;
+    if (h.name[0] != ':') out.push_back(std::move(h));
+  }
+  (void)session->codec_.SendTrailers(s.id, out);
+  s.trailers_sent = true;
+  s.response_complete = true;
+  session->Flush();
+}
+
+void H2Session::Stream::Sink::OnUpstreamEnd() {
+  Stream& s = *stream;
+  if (!s.gone && !s.trailers_sent && !s.response_complete && s.status != 0) {
+    (void)session->codec_.SendData(s.id, "", true);
+    session->Flush();
+  }
+  if (s.status != 0) s.response_complete = true;
+  session->Wake(s);
+}
+
+void H2Session::Stream::Sink::OnUpstreamClose(uint32_t error_code) {
+  Stream& s = *stream;
+  s.up_closed = true;
+  s.up_error = error_code;
+  if (!s.response_complete && s.status != 0 && !s.gone) {
+    session->codec_.ResetStream(s.id, http2::kInternalError);  // cut mid-answer
+    s.upstream_failed = true;
+    session->Flush();
+  }
+  session->Wake(s);
+}
+
+asio::awaitable<void> H2Session::ForwardH2(Stream& s, const Admission& admission,
+                                           absl::string_view target) {
+  ClusterState* cluster = worker_.clusters().Find(s.cluster);
+  ClusterStats& cstats = cluster->stats();
+  if (cstats.rq_active >= static_cast<int64_t>(cluster->limits().max_requests)) {
+    ++cstats.rq_overflow;
+    LocalReply(s, 503, "upstream overflow\n", kUpstreamOverflow);
+    co_return;
+  }
+  ++cstats.rq_active;
+  struct Active {
+    ClusterStats& c;
+    ~Active() { --c.rq_active; }
+  } active{cstats};
+  s.sink.session = this;
+  s.sink.stream = &s;
+
+  // The host's multiplexed connection, else a new one; a failed connect is tried once more.
+  std::shared_ptr<HostPool> failed;
+  for (int attempt = 0; attempt < 2 && !s.h2up && !s.gone; ++attempt) {
+    cluster = worker_.clusters().Find(s.cluster);
+    if (cluster == nullptr || cluster->empty()) break;
+    lb::PickContext pick{.random = worker_.Random(), .avoid = failed.get(),
+                         .now_ns = ToNanos(std::chrono::steady_clock::now())};
+    s.host = cluster->Pick(pick);
+    if (!s.host) break;
+    ++s.host->stats->rq_total;
+    if (s.host->h2 && s.host->h2->usable()) {
+      s.h2up = s.host->h2;
+      break;
+    }
+    asio::steady_timer deadline(owner_.client_.socket().get_executor(),
+                                absl::ToChronoNanoseconds(s.host->connect_timeout));
+    deadline.async_wait([&s, alive = std::weak_ptr<bool>(alive_)](error_code ec) {
+      if (ec || alive.expired() || s.connecting == nullptr) return;
+      error_code ignored;
+      s.connecting->cancel(ignored);
+    });
+    auto conn = co_await ConnectUpstream(s.host, worker_.tls(), &s.connecting, s.cluster);
+    deadline.cancel();
+    s.connecting = nullptr;
+    if (!conn) {
+      failed = s.host;
+      continue;
+    }
+    s.h2up = std::make_shared<H2Upstream>(std::move(conn));
+    s.h2up->Start();
+    s.host->h2 = s.h2up;
+  }
+  if (!s.h2up) {
+    LocalReply(s, 503, "upstream connect error\n", s.host ? kUpstreamConnectFailure
+                                                          : kNoHealthyUpstream);
+    co_return;
+  }
+
+  // The request head: pseudo-headers, then the client's headers without connection-specific
+  // ones, and the proxy's own.
+  http2::Headers head = {{":method", s.req.method},
+                         {":scheme", "http"},
+                         {":authority", s.req.authority},
+                         {":path", std::string(target)}};
+  bool has_proto = false;
+  s.req.headers.ForEach([&](absl::string_view name, absl::string_view value) {
+    const std::string lower = absl::AsciiStrToLower(name);
+    if (http::IsHopByHop(lower, "") && !(lower == "te" && value == "trailers")) return;
+    if (lower == "host" || lower == "x-forwarded-for" || lower == "x-request-id") return;
+    if (absl::StartsWith(lower, "x-outrigger-source-")) return;
+    if (lower == "x-forwarded-proto") has_proto = true;
+    head.push_back({lower, std::string(value)});
+  });
+  std::string forwarded_for = owner_.client_ip_;
+  if (auto xff = s.req.headers.Get("x-forwarded-for"); xff && !xff->empty()) {
+    forwarded_for = absl::StrCat(*xff, ", ", owner_.client_ip_);
+  }
+  head.push_back({"x-forwarded-for", forwarded_for});
+  head.push_back({"x-request-id", s.request_id});
+  if (!has_proto) head.push_back({"x-forwarded-proto", "http"});
+  if (!owner_.inbound_ && !worker_.telemetry().service.empty()) {
+    head.push_back({kSourceWorkloadHeader, worker_.workload_label()});
+    head.push_back({kSourceVersionHeader, worker_.version_label()});
+  }
+  const bool no_body = s.body_end && s.body.empty();
+  s.up_id = s.h2up->Open(head, no_body, &s.sink);
+  if (s.up_id < 0) {
+    LocalReply(s, 503, "upstream refused the stream\n", kUpstreamOverflow);
+    co_return;
+  }
+  bool sent_end = no_body;
+
+  // The route timeout runs to the response head.
+  asio::steady_timer route_timer(owner_.client_.socket().get_executor());
+  const absl::Duration timeout = admission.route_timeout;
+  if (timeout > absl::ZeroDuration() && timeout != absl::InfiniteDuration()) {
+    route_timer.expires_after(absl::ToChronoNanoseconds(timeout));
+    route_timer.async_wait([this, &s, alive = std::weak_ptr<bool>(alive_)](error_code ec) {
+      if (ec || alive.expired() || s.status != 0) return;
+      s.timed_out = true;
+      Wake(s);
+    });
+  }
+  // Relay: request data up while the upstream stream takes it, response data acknowledged
+  // upstream once the client's window took it. Every event wakes this loop.
+  for (;;) {
+    if (!s.body.empty() && s.h2up->Queued(s.up_id) < kMaxQueuedResponse && !s.up_closed) {
+      const size_t n = s.body.size();
+      s.h2up->SendData(s.up_id, s.body, s.body_end);
+      sent_end = sent_end || s.body_end;
+      s.body.clear();
+      codec_.Consume(s.id, n);
+      Flush();
+    } else if (s.body_end && s.body.empty() && !sent_end && !s.up_closed) {
+      s.h2up->SendData(s.up_id, "", true);
+      sent_end = true;
+    }
+    if (s.up_unconsumed > 0 && codec_.Queued(s.id) < kMaxQueuedResponse && !s.up_closed) {
+      s.h2up->Consume(s.up_id, s.up_unconsumed);
+      s.up_unconsumed = 0;
+    }
+    if (s.up_closed || s.gone) break;
+    if (s.timed_out && s.status == 0) break;
+    co_await Wait(s.body_wake);
+  }
+  route_timer.cancel();
+  if (!s.up_closed) s.h2up->Detach(s.up_id);
+  if (s.status == 0 && !s.gone) {
+    if (s.timed_out) {
+      LocalReply(s, 504, "upstream request timeout\n", kUpstreamTimeout);
+    } else {
+      s.upstream_failed = true;
+      LocalReply(s, 503, "upstream reset before headers\n", kUpstreamTermination);
+    }
+  }
+  s.h2up.reset();
 }
 
 void H2Session::Finish(Stream& s) {

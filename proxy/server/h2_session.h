@@ -9,8 +9,10 @@
 // upstream while the client's window is full. Drain sends GOAWAY and lets open streams finish.
 // Counted, logged ("protocol":"HTTP/2") and labelled like HTTP/1.1 requests.
 //
-// Not yet: an HTTP/2 upstream (gRPC servers), retries other than connect failures, tracing
-// spans, mirrors. See docs/life-of-a-request.md.
+// A cluster whose upstream protocol is HTTP/2 (gRPC servers) gets each stream as a stream of one
+// multiplexed HTTP/2 connection per host (h2_upstream.h): headers, data and trailers pass through,
+// flow control end to end. Not yet: retries other than connect failures, tracing spans, mirrors.
+// See docs/life-of-a-request.md.
 #ifndef OUTRIGGER_PROXY_SERVER_H2_SESSION_H_
 #define OUTRIGGER_PROXY_SERVER_H2_SESSION_H_
 
@@ -58,6 +60,8 @@ class H2Session : public http2::Codec::Events {
 
   awaitable<void> Serve(std::shared_ptr<Stream> s);
   awaitable<void> Forward(Stream& s, const Admission& admission, absl::string_view target);
+  // To a cluster whose upstream protocol is HTTP/2: a stream of the host's connection.
+  awaitable<void> ForwardH2(Stream& s, const Admission& admission, absl::string_view target);
   awaitable<void> SendRequestBody(Stream& s);
   awaitable<bool> ReadResponseHead(Stream& s);
   awaitable<void> StreamResponse(Stream& s);

@@ -1,6 +1,8 @@
 // See cluster_manager.h.
 #include "proxy/upstream/cluster_manager.h"
 
+#include "proxy/upstream/h2_upstream.h"
+
 #include <openssl/ssl.h>
 #include <sys/socket.h>
 
@@ -181,6 +183,7 @@ void ClusterManager::Update(const Snapshot& snapshot) {
     for (auto& o : old) {
       if (o) {
         o->retired = true;
+        if (o->h2) o->h2->Close();  // GOAWAY: its streams finish, no new ones
         o->idle.clear();
       }
     }
@@ -204,6 +207,7 @@ void ClusterManager::Update(const Snapshot& snapshot) {
     if (next.contains(name)) continue;
     for (auto& h : state->hosts_) {
       h->retired = true;
+      if (h->h2) h->h2->Close();
       h->idle.clear();
     }
   }
@@ -239,7 +243,16 @@ void ClusterManager::Tick(SteadyTime now, bool sweep_idle) {
 }
 
 void ClusterManager::CloseAllIdle() {
-  for (auto& [name, state] : clusters_) state->CloseIdleOlderThan(SteadyTime::max());
+  for (auto& [name, state] : clusters_) {
+    state->CloseIdleOlderThan(SteadyTime::max());
+    // HTTP/2 connections: GOAWAY (open streams finish); new streams would open a new one.
+    for (auto& h : state->hosts_) {
+      if (h->h2) {
+        h->h2->Close();
+        h->h2.reset();
+      }
+    }
+  }
 }
 
 std::vector<HostStatus> ClusterManager::Status(SteadyTime now) const {

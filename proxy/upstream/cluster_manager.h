@@ -31,6 +31,7 @@ namespace outrigger::proxy {
 using SteadyTime = std::chrono::steady_clock::time_point;
 
 struct HostPool;
+class H2Upstream;
 
 // One TCP connection to an upstream host, with its read buffer. Pooled while idle.
 struct UpstreamConnection {
@@ -64,6 +65,8 @@ struct HostPool : lb::LbHost, TlsSessionSink, std::enable_shared_from_this<HostP
   // tickets are single-use: each new connection takes one, each finished exchange adds its
   // connection's newest; a few are kept so that parallel connects all resume.
   std::vector<std::shared_ptr<SSL_SESSION>> tls_sessions;
+  // The multiplexed HTTP/2 connection to this host, when streams use HTTP/2 (h2_upstream.h).
+  std::shared_ptr<H2Upstream> h2;
 
   bool eligible() const { return !outlier.ejected && !health_check_failed; }
   // A new TLS session ticket from this host (kept up to a few, each used once).

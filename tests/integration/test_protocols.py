@@ -59,6 +59,13 @@ metadata: {name: smtp}
 spec:
   selector: {app: smtp}
   ports: [{name: smtp, port: 25, appProtocol: tcp}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: greeter}
+spec:
+  selector: {app: greeter}
+  ports: [{name: grpc, port: 50051, appProtocol: grpc}]
 """
 
 
@@ -706,6 +713,62 @@ def test_http2_goaway_on_drain():
     assert proxy.returncode == 0, proxy.stderr_text()
 
 
+def test_grpc_through_two_sidecars_with_mtls():
+    """A gRPC client (gRPC C++) calls a gRPC server through its sidecar and the server's, with mTLS
+    between them: unary, a bidirectional stream of 200 messages of 10 kB, and an error status,
+    with trailers (grpc-status, grpc-message, custom trailing metadata) intact."""
+    ca_dir = fresh_path("ca")
+    policy = fresh_path("policy")
+    os.makedirs(policy)
+    with open(os.path.join(policy, "mesh.yaml"), "w") as f:
+        f.write(POLICY)
+    cp = h.Process("outrigger-control", [
+        h.bin_path("outrigger-control"), "--policy", policy, "--xds", "127.0.0.1:0",
+        "--admin", "127.0.0.1:0", "--ca-dir", ca_dir], env=h.clean_env())
+    xds = cp.wait_for_listen("xds")
+    server = h.Process("grpc-server", [h.bin_path("outrigger-grpc-echo"), "serve", "--listen",
+                                       "127.0.0.1:0", "--name", "greeter-1"])
+    app = server.wait_for_listen("grpc")
+
+    def sidecar(service, *extra):
+        p = h.start_proxy(["--admin", "127.0.0.1:0", "--control-plane", xds, "--service", service,
+                           "--label", f"app={service}", "--ca-bundle", f"{ca_dir}/ca.pem",
+                           "--join-token-file", token_file(make_token(ca_dir, service)), *extra],
+                          name=f"{service}-sidecar")
+        h.wait_http_ok(f"http://{p.addr['admin']}/ready", 15)
+        return p
+    greeter = sidecar("greeter", "--inbound", "127.0.0.1:0", "--app", app,
+                      "--app-protocol", "http2")
+    front = sidecar("frontend", "--outbound", "127.0.0.1:0")
+    # The caller's cluster for greeter speaks HTTP/2 (the Service port says grpc).
+    h.poll_until(lambda: '"upstream_protocol": "HTTP2"' in h.http_request(
+        front.addr["admin"], "/config_dump").text(), 15, "greeter's cluster with HTTP/2")
+
+    def call():
+        return subprocess.run([h.bin_path("outrigger-grpc-echo"), "call", "--target",
+                               front.addr["outbound"], "--authority", "greeter",
+                               "--messages", "200", "--bytes", "10000"],
+                              capture_output=True, text=True, timeout=60)
+    r = h.poll_until(lambda: (lambda x: x if x.returncode == 0 else None)(call()), 20,
+                     "a gRPC call through the mesh to succeed", interval=0.2)
+    got = json.loads(r.stdout)
+    assert got["unary_text"] == "greeter-1: hello" and got["unary_trailer"] == "unary-greeter-1"
+    assert got["chat_echoed"] == 200 and got["chat_trailer_count"] == "200", got
+    assert got["fail_status"] == 5 and "widget" in got["fail_message"], got
+    m = h.metrics(front.addr["admin"])
+    assert (h.metric_sum(m, "outrigger_upstream_tls_handshakes_total") or 0) >= 1
+    # Three calls on the caller's side, all over mTLS to greeter (HTTP status 200: gRPC errors
+    # travel in trailers).
+    n = h.metric_sum(m, "outrigger_requests_total", reporter="source",
+                     destination_service="greeter.default", connection_security_policy="mutual_tls")
+    assert n and n >= 3, h.series(m, "outrigger_requests_total")
+    line = greeter.wait_for_access_log(lambda e: e.get("path", "").endswith("/Chat"))
+    assert line["protocol"] == "HTTP/2" and line["response_code"] == 200, line
+    assert line["source_identity"] == "spiffe://cluster.local/ns/default/sa/frontend", line
+    server.send_signal(signal.SIGTERM)
+    print(f"    gRPC through two sidecars over mTLS: {got}")
+
+
 if __name__ == "__main__":
     h.main([
         test_websocket_through_two_sidecars_with_mtls,
@@ -717,4 +780,5 @@ if __name__ == "__main__":
         test_http2_flow_control_bounds_memory,
         test_http2_rapid_reset_flood_refused,
         test_http2_goaway_on_drain,
+        test_grpc_through_two_sidecars_with_mtls,
     ])

@@ -1,0 +1,76 @@
+// One multiplexed HTTP/2 connection to an upstream host: h2c, or h2 over mTLS to a mesh peer (the
+// peer sidecar recognizes the HTTP/2 preface after its TLS handshake). A worker keeps at most
+// one per host (HostPool::h2) and sends every HTTP/2 stream for that host over it, as long as it
+// is usable (open, no GOAWAY received, below the peer's stream limit). Each stream's owner hears
+// the answer through H2Upstream::Owner; flow control is end to end: the owner Consume()s response
+// data once the client took it. Reader and writer coroutines keep the connection alive while it
+// is open; when it fails, every open stream hears OnUpstreamClose.
+#ifndef OUTRIGGER_PROXY_UPSTREAM_H2_UPSTREAM_H_
+#define OUTRIGGER_PROXY_UPSTREAM_H2_UPSTREAM_H_
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <memory>
+
+#include "absl/container/flat_hash_map.h"
+#include "proxy/http2/h2_codec.h"
+#include "proxy/upstream/cluster_manager.h"
+
+namespace outrigger::proxy {
+
+class H2Upstream : public http2::Codec::Events,
+                   public std::enable_shared_from_this<H2Upstream> {
+ public:
+  class Owner {
+   public:
+    virtual ~Owner() = default;
+    virtual void OnUpstreamHeaders(http2::Headers headers, bool end_stream) = 0;
+    virtual void OnUpstreamData(absl::string_view data) = 0;
+    virtual void OnUpstreamTrailers(http2::Headers trailers) = 0;
+    virtual void OnUpstreamEnd() = 0;
+    // The stream is over (after its end, or reset: `error_code` != 0, or the connection died).
+    virtual void OnUpstreamClose(uint32_t error_code) = 0;
+    // The connection took queued request data: more may be sent.
+    virtual void OnUpstreamWritable() {}
+  };
+
+  explicit H2Upstream(std::unique_ptr<UpstreamConnection> connection);
+  ~H2Upstream() override;
+
+  // Starts the reader and writer; call once, right after construction.
+  void Start();
+  bool usable() const;
+  // Opens a stream; < 0 when the connection cannot take one.
+  int32_t Open(const http2::Headers& headers, bool end_stream, Owner* owner);
+  void SendData(int32_t stream, absl::string_view data, bool end);
+  void Reset(int32_t stream, uint32_t error_code);
+  void Consume(int32_t stream, size_t n);
+  size_t Queued(int32_t stream) const { return codec_.Queued(stream); }
+  // The owner is going away: the stream is reset if still open; no more callbacks for it.
+  void Detach(int32_t stream);
+  void Close();
+
+ private:
+  void OnHeaders(int32_t id, http2::Headers headers, bool end_stream) override;
+  void OnData(int32_t id, absl::string_view data) override;
+  void OnTrailers(int32_t id, http2::Headers trailers) override;
+  void OnEndStream(int32_t id) override;
+  void OnStreamClose(int32_t id, uint32_t error_code) override;
+  void OnGoaway(uint32_t error_code, int32_t last_stream_id) override;
+  Owner* OwnerOf(int32_t id);
+  void Flush();
+  void Fail();
+  boost::asio::awaitable<void> Reader(std::shared_ptr<H2Upstream> self);
+  boost::asio::awaitable<void> Writer(std::shared_ptr<H2Upstream> self);
+
+  std::unique_ptr<UpstreamConnection> conn_;
+  http2::Codec codec_;
+  absl::flat_hash_map<int32_t, Owner*> owners_;
+  boost::asio::steady_timer writer_wake_;
+  bool dead_ = false;
+  bool goaway_ = false;
+};
+
+}  // namespace outrigger::proxy
+
+#endif  // OUTRIGGER_PROXY_UPSTREAM_H2_UPSTREAM_H_
