@@ -13,6 +13,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "proxy/http/http1_codec.h"
+#include "proxy/http2/grpc.h"
 #include "proxy/server/http1_session.h"
 #include "proxy/server/message_heads.h"
 #include "proxy/upstream/connector.h"
@@ -32,6 +33,15 @@ constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 constexpr size_t kReadSize = 64 * 1024;
 constexpr size_t kMaxQueuedResponse = 256 * 1024;  // per stream, before we stop reading upstream
 constexpr uint32_t kMaxResponseHeadBytes = 96 * 1024;
+
+// A grpc-status value as a metric label: a code of 0-99, else "unknown" (bounded labels).
+std::string GrpcStatusLabel(absl::string_view v) {
+  if (v.empty() || v.size() > 2 || !absl::ascii_isdigit(v[0]) ||
+      (v.size() == 2 && !absl::ascii_isdigit(v[1]))) {
+    return "unknown";
+  }
+  return std::string(v);
+}
 
 absl::string_view View(const boost::beast::flat_buffer& b) {
   auto d = b.data();
@@ -99,6 +109,8 @@ struct H2Session::Stream {
   bool trailers_sent = false;
   size_t up_unconsumed = 0;  // response bytes passed on, not yet acknowledged upstream
   std::string grpc_status;   // from the response's trailers (or a trailers-only answer)
+  bool grpc = false;         // content-type application/grpc: local answers speak gRPC
+  absl::Duration timeout = absl::ZeroDuration();  // to the response head; 0: none
 };
 
 H2Session::H2Session(Http1Session& owner)
@@ -310,6 +322,7 @@ asio::awaitable<void> H2Session::Serve(std::shared_ptr<Stream> sp) {
             : SanitizeLabel(s.req.headers.Get(kSourceWorkloadHeader).value_or(""));
     s.source_version = SanitizeLabel(s.req.headers.Get(kSourceVersionHeader).value_or(""));
   }
+  s.grpc = http2::IsGrpc(s.req.headers.Get("content-type").value_or(""));
   if (s.gone) {
     s.flags |= kDownstreamTermination;  // reset before we began (e.g. a rapid-reset flood)
   } else if (s.listener == nullptr) {
@@ -339,6 +352,15 @@ asio::awaitable<void> H2Session::Serve(std::shared_ptr<Stream> sp) {
         LocalReply(s, admission.status, admission.body, admission.flag, admission.location);
         break;
       case Admission::Verdict::kForward: {
+        // The route timeout, or the gRPC client's deadline when that is sooner.
+        s.timeout = admission.route_timeout;
+        if (s.grpc) {
+          if (auto t = s.req.headers.Get("grpc-timeout")) {
+            if (auto d = http2::ParseGrpcTimeout(*t)) {
+              if (s.timeout <= absl::ZeroDuration() || *d < s.timeout) s.timeout = *d;
+            }
+          }
+        }
         if (admission.fault_delay > absl::ZeroDuration()) {
           s.flags |= kFaultDelay;
           asio::steady_timer t(owner_.client_.socket().get_executor(),
@@ -365,6 +387,23 @@ void H2Session::LocalReply(Stream& s, int status, absl::string_view body, uint16
   s.flags |= flag;
   s.status = status;
   if (s.gone) return;
+  if (s.grpc && status >= 400) {
+    // A gRPC client reads errors from grpc-status: a trailers-only answer, HTTP 200.
+    s.status = 200;
+    s.grpc_status = absl::StrCat(http2::GrpcStatusForHttp(status, flag == kUpstreamTimeout));
+    absl::string_view message = body;
+    while (!message.empty() && (message.back() == '\n' || message.back() == '\r')) {
+      message.remove_suffix(1);
+    }
+    (void)codec_.SubmitResponse(
+        s.id,
+        {{":status", "200"}, {"content-type", "application/grpc"},
+         {"grpc-status", s.grpc_status}, {"grpc-message", std::string(message)}},
+        true);
+    s.response_complete = true;
+    Flush();
+    return;
+  }
   http2::Headers h = {{":status", absl::StrCat(status)}};
   if (!location.empty()) h.push_back({"location", std::string(location)});
   if (!body.empty()) {
@@ -450,8 +489,8 @@ asio::awaitable<void> H2Session::Forward(Stream& s, const Admission& admission,
                                                           : kNoHealthyUpstream);
     co_return;
   }
-  // The route timeout runs from now to the response head.
-  const absl::Duration timeout = admission.route_timeout;
+  // The route timeout (or the gRPC deadline) runs from now to the response head.
+  const absl::Duration timeout = s.timeout;
   asio::steady_timer route_timer(owner_.client_.socket().get_executor());
   if (timeout > absl::ZeroDuration() && timeout != absl::InfiniteDuration()) {
     route_timer.expires_after(absl::ToChronoNanoseconds(timeout));
@@ -631,7 +670,7 @@ void H2Session::Stream::Sink::OnUpstreamHeaders(http2::Headers headers, bool end
       s.status = std::atoi(h.value.c_str());
       out.insert(out.begin(), std::move(h));
     } else if (h.name[0] != ':' && !http::IsHopByHop(h.name, "")) {
-      if (h.name == "grpc-status") s.grpc_status = h.value;
+      if (h.name == "grpc-status") s.grpc_status = GrpcStatusLabel(h.value);
       out.push_back(std::move(h));
     }
   }
@@ -657,7 +696,7 @@ void H2Session::Stream::Sink::OnUpstreamTrailers(http2::Headers trailers) {
   if (s.gone) return;
   http2::Headers out;
   for (auto& h : trailers) {
-    if (h.name == "grpc-status") s.grpc_status = h.value;
+    if (h.name == "grpc-status") s.grpc_status = GrpcStatusLabel(h.value);
     if (h.name[0] != ':') out.push_back(std::move(h));
   }
   (void)session->codec_.SendTrailers(s.id, out);
@@ -777,9 +816,9 @@ asio::awaitable<void> H2Session::ForwardH2(Stream& s, const Admission& admission
   }
   bool sent_end = no_body;
 
-  // The route timeout runs to the response head.
+  // The route timeout (or the gRPC deadline) runs to the response head.
   asio::steady_timer route_timer(owner_.client_.socket().get_executor());
-  const absl::Duration timeout = admission.route_timeout;
+  const absl::Duration timeout = s.timeout;
   if (timeout > absl::ZeroDuration() && timeout != absl::InfiniteDuration()) {
     route_timer.expires_after(absl::ToChronoNanoseconds(timeout));
     route_timer.async_wait([this, &s, alive = std::weak_ptr<bool>(alive_)](error_code ec) {
@@ -828,10 +867,12 @@ void H2Session::Finish(Stream& s) {
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - s.start)
           .count();
   if (s.gone && !s.response_complete) s.flags |= kDownstreamTermination;
-  if (s.upstream_failed && s.status != 0) s.flags |= kUpstreamTermination;
+  // Cut after the answer began (before it, the local reply carried its own flag).
+  if (s.upstream_failed && s.response_head_at != SteadyTime{}) s.flags |= kUpstreamTermination;
   ListenerStats::LabelView labels;
   labels.response_code = static_cast<uint16_t>(s.status);
   labels.response_flags = s.flags;
+  labels.grpc_status = s.grpc_status;
   if (owner_.inbound_) {
     labels.source_workload = s.source_workload;
     labels.source_version = s.source_version;

@@ -40,7 +40,8 @@ void ListenerStats::RecordRequest(const LabelView& l, double duration_ms,
   key->clear();
   absl::StrAppend(key, l.source_workload, "\x1f", l.source_version, "\x1f",
                   l.destination_service, "\x1f", l.destination_version, "\x1f",
-                  l.response_code, "\x1f", l.response_flags, l.mutual_tls ? "\x1fm" : "\x1fp");
+                  l.response_code, "\x1f", l.response_flags, l.mutual_tls ? "\x1fm" : "\x1fp",
+                  l.grpc_status);
   auto it = series.find(*key);
   if (it == series.end()) {
     if (series.size() >= kMaxSeries) {
@@ -58,7 +59,7 @@ void ListenerStats::RecordRequest(const LabelView& l, double duration_ms,
                                   std::string(l.source_workload), std::string(l.source_version),
                                   std::string(l.destination_service),
                                   std::string(l.destination_version), l.response_code,
-                                  l.response_flags, l.mutual_tls}})
+                                  l.response_flags, l.mutual_tls, std::string(l.grpc_status)}})
                .first;
     }
   }
@@ -150,7 +151,7 @@ std::string WorkerStats::RenderPrometheus() const {
                         "\",response_code=\"", l.response_code, "\",response_flags=\"",
                         ResponseFlagsString(l.response_flags),
                         "\",connection_security_policy=\"", l.mutual_tls ? "mutual_tls" : "none",
-                        "\""),
+                        "\",grpc_response_status=\"", l.grpc_status, "\""),
            &series});
     }
     std::sort(mine.begin(), mine.end(),

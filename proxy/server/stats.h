@@ -44,6 +44,7 @@ struct RequestLabels {
   uint16_t response_code = 0;
   uint16_t response_flags = 0;
   bool mutual_tls = false;
+  std::string grpc_status;  // gRPC calls: the grpc-status of the answer; else ""
 };
 
 // Requests of one label set: how many, how long, how large.
@@ -87,6 +88,7 @@ struct ListenerStats {
     uint16_t response_code = 0;
     uint16_t response_flags = 0;
     bool mutual_tls = false;
+    absl::string_view grpc_status;
   };
   void RecordRequest(const LabelView& labels, double duration_ms, uint64_t request_bytes,
                      uint64_t response_bytes, std::string* key_scratch);

@@ -686,6 +686,27 @@ def test_http2_rapid_reset_flood_refused():
           f"the app, RSS {rss0} -> {rss1} kB")
 
 
+def test_grpc_deadline_and_proxy_errors_speak_grpc():
+    """grpc-timeout shortens the route timeout, and the proxy's own answers to gRPC clients are
+    trailers-only gRPC errors (HTTP 200, grpc-status)."""
+    echo = h.start_echo("slow")
+    proxy = h.start_inbound_proxy(echo.address, extra_args=["--access-log", "off"])
+    addr = proxy.addr["inbound"]
+    r = curl_h2("-i", "-H", "content-type: application/grpc", "-H", "te: trailers",
+                "-H", "grpc-timeout: 200m", "-o", "-", f"http://{addr}/svc/Slow?delay_ms=3000")
+    head = r.stdout.lower()
+    assert head.startswith("http/2 200"), r.stdout[:300] + r.stderr
+    assert "grpc-status: 4" in head, f"want DEADLINE_EXCEEDED: {r.stdout[:400]}"
+    dead = h.start_inbound_proxy(f"127.0.0.1:{h.closed_port()}",
+                                 extra_args=["--access-log", "off"])
+    r = curl_h2("-i", "-H", "content-type: application/grpc", "-o", "-",
+                f"http://{dead.addr['inbound']}/svc/Any")
+    assert "grpc-status: 14" in r.stdout.lower(), r.stdout[:400]
+    m = h.metrics(proxy.addr["admin"])
+    assert h.metric_sum(m, "outrigger_requests_total", grpc_response_status="4",
+                        response_flags="UT") == 1, h.series(m, "outrigger_requests_total")
+
+
 def test_http2_goaway_on_drain():
     echo = h.start_echo("slow")
     proxy = h.start_inbound_proxy(echo.address, extra_args=["--drain-timeout", "10s"],
@@ -762,6 +783,9 @@ def test_grpc_through_two_sidecars_with_mtls():
     n = h.metric_sum(m, "outrigger_requests_total", reporter="source",
                      destination_service="greeter.default", connection_security_policy="mutual_tls")
     assert n and n >= 3, h.series(m, "outrigger_requests_total")
+    codes = {ls.get("grpc_response_status"): v for ls, v in h.series(
+        m, "outrigger_requests_total", reporter="source", destination_service="greeter.default")}
+    assert codes.get("5", 0) >= 1 and codes.get("0", 0) >= 2, f"grpc_response_status: {codes}"
     line = greeter.wait_for_access_log(lambda e: e.get("path", "").endswith("/Chat"))
     assert line["protocol"] == "HTTP/2" and line["response_code"] == 200, line
     assert line["source_identity"] == "spiffe://cluster.local/ns/default/sa/frontend", line
@@ -780,5 +804,6 @@ if __name__ == "__main__":
         test_http2_flow_control_bounds_memory,
         test_http2_rapid_reset_flood_refused,
         test_http2_goaway_on_drain,
+        test_grpc_deadline_and_proxy_errors_speak_grpc,
         test_grpc_through_two_sidecars_with_mtls,
     ])

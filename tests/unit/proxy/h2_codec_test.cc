@@ -1,8 +1,9 @@
 // The HTTP/2 codec (proxy/http2/h2_codec.cc) between a client and a server in memory: requests and
 // responses with bodies and trailers (gRPC's shape), flow control bounding what a peer can make
 // us hold, and the abuse limits: too many concurrent streams, an oversized header list, a
-// CONTINUATION flood, and rapid reset.
+// CONTINUATION flood, and rapid reset. Also the gRPC helpers (grpc.cc).
 #include "proxy/http2/h2_codec.h"
+#include "proxy/http2/grpc.h"
 
 #include <catch2/catch.hpp>
 #include <map>
@@ -247,4 +248,25 @@ TEST_CASE("rapid reset: a peer that keeps opening and resetting streams gets GOA
   CHECK(cr.goaway_error == kInternalError);  // (what nghttp2 sends for it)
   CHECK(sent < 2000);
   CHECK(server.streams() == 0);  // nothing kept for the reset streams
+}
+
+TEST_CASE("grpc-timeout, gRPC content types and statuses for proxy answers", "[http2][grpc]") {
+  CHECK(ParseGrpcTimeout("10S") == absl::Seconds(10));
+  CHECK(ParseGrpcTimeout("250m") == absl::Milliseconds(250));
+  CHECK(ParseGrpcTimeout("1H") == absl::Hours(1));
+  CHECK(ParseGrpcTimeout("99999999n") == absl::Nanoseconds(99999999));
+  CHECK_FALSE(ParseGrpcTimeout("123456789S"));  // more than 8 digits
+  CHECK_FALSE(ParseGrpcTimeout("10"));
+  CHECK_FALSE(ParseGrpcTimeout("S"));
+  CHECK_FALSE(ParseGrpcTimeout("1x"));
+  CHECK_FALSE(ParseGrpcTimeout("-1S"));
+  CHECK(IsGrpc("application/grpc"));
+  CHECK(IsGrpc("application/grpc+proto"));
+  CHECK_FALSE(IsGrpc("application/grpc-web"));
+  CHECK_FALSE(IsGrpc("application/json"));
+  CHECK(GrpcStatusForHttp(503, false) == 14);
+  CHECK(GrpcStatusForHttp(504, true) == 4);
+  CHECK(GrpcStatusForHttp(403, false) == 7);
+  CHECK(GrpcStatusForHttp(404, false) == 12);
+  CHECK(GrpcStatusForHttp(418, false) == 2);
 }

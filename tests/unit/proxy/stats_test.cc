@@ -48,10 +48,12 @@ TEST_CASE("worker stats merge and render as Prometheus text with Istio's labels"
   const std::string v2 =
       "listener=\"outbound\",reporter=\"source\",source_workload=\"frontend\",source_version="
       "\"v1\",destination_service=\"catalog.default\",destination_version=\"v2\",response_code="
-      "\"200\",response_flags=\"-\",connection_security_policy=\"mutual_tls\"";
+      "\"200\",response_flags=\"-\",connection_security_policy=\"mutual_tls\","
+      "grpc_response_status=\"\"";
   CHECK(text.find(absl::StrCat("outrigger_requests_total{", v2, "} 4\n")) != std::string::npos);
   CHECK(text.find("destination_version=\"v1\",response_code=\"503\",response_flags=\"UF\","
-                  "connection_security_policy=\"mutual_tls\"} 1\n") != std::string::npos);
+                  "connection_security_policy=\"mutual_tls\",grpc_response_status=\"\"} 1\n") !=
+        std::string::npos);
   CHECK(text.find(absl::StrCat("outrigger_request_duration_milliseconds_bucket{", v2,
                                ",le=\"1\"} 3\n")) != std::string::npos);
   CHECK(text.find(absl::StrCat("outrigger_request_duration_milliseconds_bucket{", v2,
