@@ -290,6 +290,7 @@ struct ConnectionPoolSettings {
   std::optional<uint32_t> max_pending_requests;
   std::optional<uint32_t> max_requests;
   std::optional<uint32_t> max_retries;
+  bool h2_upgrade = false;  // h2UpgradePolicy: UPGRADE
 };
 
 struct SuccessRateSettings {

@@ -397,6 +397,9 @@ asio::awaitable<bool> Http1Session::HandleRequest() {
   outlier_detection_ = cluster->config().outlier.has_value();
   cluster->retry_budget().RecordRequest(ToNanos(now));
   ComputeHash(cluster->config());
+  if (cluster->config().http2 && upgrade_.empty()) {
+    co_return co_await ForwardOverH2(target);  // http1_session_h2.cc
+  }
 
   // The upstream request head, then whatever body bytes arrived with the head, framed for the
   // upstream side in the same buffer so that both leave in one write.

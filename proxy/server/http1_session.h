@@ -91,6 +91,8 @@ class Http1Session : public std::enable_shared_from_this<Http1Session> {
   // until both sides have finished (tunnel.cc).
   awaitable<void> Tunnel();
   awaitable<void> Relay(bool upstream_bound);
+  // A cluster whose upstream protocol is HTTP/2 (h2.cc): the request as an HTTP/2 stream.
+  awaitable<bool> ForwardOverH2(absl::string_view target);
   // Raw TCP (tcp.cc): the listener's protocol is TCP, or DETECT found no HTTP request line.
   awaitable<bool> DetectHttp();  // true: HTTP; false: relay as TCP
   awaitable<void> ProxyTcp();

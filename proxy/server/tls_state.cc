@@ -40,9 +40,10 @@ absl::StatusOr<std::shared_ptr<const TlsState>> MakeTlsState(const std::string& 
   // Inbound: ask every client for a certificate and verify it when sent; PERMISSIVE lets a
   // plaintext client in anyway, and the authorization step decides about TLS clients without
   // one.
+  // (A client that negotiates h2 gets HTTP/2: the session recognizes its preface.)
   auto server = certs::MakeTlsContext(creds, {.server = true,
                                               .require_peer_certificate = false,
-                                              .alpn = {"http/1.1"}});
+                                              .alpn = {"h2", "http/1.1"}});
   if (!server.ok()) return server.status();
   auto client = certs::MakeTlsContext(creds, {.server = false,
                                               .require_peer_certificate = true,

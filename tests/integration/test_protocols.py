@@ -66,6 +66,20 @@ metadata: {name: greeter}
 spec:
   selector: {app: greeter}
   ports: [{name: grpc, port: 50051, appProtocol: grpc}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: books}
+spec:
+  selector: {app: books}
+  ports: [{name: http, port: 80}]
+---
+apiVersion: outrigger.dev/v1alpha1
+kind: TrafficPolicy
+metadata: {name: books}
+spec:
+  targetRef: {group: "", kind: Service, name: books}
+  connectionPool: {h2UpgradePolicy: UPGRADE}
 """
 
 
@@ -235,10 +249,8 @@ def exchange(s, rest):
     return sum(sizes)
 
 
-# --------------------------------------------------------------------------------------------
-
-def test_websocket_through_two_sidecars_with_mtls():
-    ws = WsServer()
+def start_control():
+    """outrigger-control with the mesh CA and POLICY: (its --xds address, its --ca-dir)."""
     ca_dir = fresh_path("ca")
     policy = fresh_path("policy")
     os.makedirs(policy)
@@ -247,18 +259,28 @@ def test_websocket_through_two_sidecars_with_mtls():
     cp = h.Process("outrigger-control", [
         h.bin_path("outrigger-control"), "--policy", policy, "--xds", "127.0.0.1:0",
         "--admin", "127.0.0.1:0", "--ca-dir", ca_dir], env=h.clean_env())
-    xds = cp.wait_for_listen("xds")
+    return cp.wait_for_listen("xds"), ca_dir
 
-    def sidecar(service, *extra):
-        p = h.start_proxy(["--admin", "127.0.0.1:0", "--control-plane", xds, "--service", service,
-                           "--label", f"app={service}", "--label", "version=v1",
-                           "--ca-bundle", f"{ca_dir}/ca.pem", "--access-log", "off",
-                           "--join-token-file", token_file(make_token(ca_dir, service)), *extra],
-                          name=f"{service}-sidecar")
-        h.wait_http_ok(f"http://{p.addr['admin']}/ready", 15)
-        return p
-    chat = sidecar("chat", "--inbound", "127.0.0.1:0", "--app", ws.address)
-    front = sidecar("frontend", "--outbound", "127.0.0.1:0")
+
+def mesh_sidecar(xds, ca_dir, service, *extra):
+    """A sidecar of `service` (label app=SERVICE) with its join token, ready."""
+    p = h.start_proxy(["--admin", "127.0.0.1:0", "--control-plane", xds, "--service", service,
+                       "--label", f"app={service}", "--ca-bundle", f"{ca_dir}/ca.pem",
+                       "--join-token-file", token_file(make_token(ca_dir, service)), *extra],
+                      name=f"{service}-sidecar")
+    h.wait_http_ok(f"http://{p.addr['admin']}/ready", 15)
+    return p
+
+
+# --------------------------------------------------------------------------------------------
+
+def test_websocket_through_two_sidecars_with_mtls():
+    ws = WsServer()
+    xds, ca_dir = start_control()
+    chat = mesh_sidecar(xds, ca_dir, "chat", "--inbound", "127.0.0.1:0", "--app", ws.address,
+                        "--access-log", "off")
+    front = mesh_sidecar(xds, ca_dir, "frontend", "--outbound", "127.0.0.1:0",
+                         "--access-log", "off")
     h.poll_until(lambda: h.http_request(front.addr["outbound"], "/",
                                         headers={"Host": "chat"}).status == 426, 15,
                  "frontend's sidecar to reach chat")
@@ -389,15 +411,7 @@ def echo_roundtrip(addr, size=1 << 20, greeting=b""):
 
 
 def test_tcp_through_two_sidecars_with_mtls():
-    ca_dir = fresh_path("ca")
-    policy = fresh_path("policy")
-    os.makedirs(policy)
-    with open(os.path.join(policy, "mesh.yaml"), "w") as f:
-        f.write(POLICY)
-    cp = h.Process("outrigger-control", [
-        h.bin_path("outrigger-control"), "--policy", policy, "--xds", "127.0.0.1:0",
-        "--admin", "127.0.0.1:0", "--ca-dir", ca_dir], env=h.clean_env())
-    xds = cp.wait_for_listen("xds")
+    xds, ca_dir = start_control()
     results = {}
     for kind, svc, greeting in (("client-first", "db", b""),
                                 ("server-first", "smtp", b"220 smtp ready\r\n")):
@@ -563,28 +577,12 @@ def curl_h2(*args):
 
 
 def test_http2_through_two_sidecars_with_mtls():
-    ca_dir = fresh_path("ca")
-    policy = fresh_path("policy")
-    os.makedirs(policy)
-    with open(os.path.join(policy, "mesh.yaml"), "w") as f:
-        f.write(POLICY)
-    cp = h.Process("outrigger-control", [
-        h.bin_path("outrigger-control"), "--policy", policy, "--xds", "127.0.0.1:0",
-        "--admin", "127.0.0.1:0", "--ca-dir", ca_dir], env=h.clean_env())
-    xds = cp.wait_for_listen("xds")
+    xds, ca_dir = start_control()
     echo = h.start_echo("chat")
-
-    def sidecar(service, *extra):
-        p = h.start_proxy(["--admin", "127.0.0.1:0", "--control-plane", xds, "--service", service,
-                           "--label", f"app={service}", "--label", "version=v1",
-                           "--ca-bundle", f"{ca_dir}/ca.pem", "--concurrency", "2",
-                           "--join-token-file", token_file(make_token(ca_dir, service)), *extra],
-                          name=f"{service}-sidecar")
-        h.wait_http_ok(f"http://{p.addr['admin']}/ready", 15)
-        return p
-    chat = sidecar("chat", "--inbound", "127.0.0.1:0", "--app", echo.address,
-                   "--access-log", "off")
-    front = sidecar("frontend", "--outbound", "127.0.0.1:0")
+    chat = mesh_sidecar(xds, ca_dir, "chat", "--inbound", "127.0.0.1:0", "--app", echo.address,
+                        "--concurrency", "2", "--access-log", "off")
+    front = mesh_sidecar(xds, ca_dir, "frontend", "--outbound", "127.0.0.1:0",
+                         "--concurrency", "2")
     out = front.addr["outbound"]
     h.poll_until(lambda: h.http_request(out, "/", headers={"Host": "chat"}).status == 200, 15,
                  "frontend's sidecar to reach chat")
@@ -619,6 +617,54 @@ def test_http2_through_two_sidecars_with_mtls():
     rps = [l for l in r.stdout.splitlines() if l.startswith("finished in")]
     print(f"    curl, nghttp and h2load over HTTP/2 through two sidecars (mTLS between them); "
           f"{n:.0f} requests counted; h2load {rps[0] if rps else ''}")
+
+
+def test_http1_apps_talk_http2_between_sidecars():
+    """h2UpgradePolicy: UPGRADE on books: its callers' sidecars carry HTTP/1.1 requests over one
+    multiplexed HTTP/2 connection (mTLS) to books' sidecar, which hands HTTP/1.1 to the app."""
+    xds, ca_dir = start_control()
+    echo = h.start_echo("books")
+
+    books = mesh_sidecar(xds, ca_dir, "books", "--inbound", "127.0.0.1:0", "--app", echo.address,
+                         "--concurrency", "1")
+    front = mesh_sidecar(xds, ca_dir, "frontend", "--outbound", "127.0.0.1:0",
+                         "--concurrency", "1")
+    out = front.addr["outbound"]
+    h.poll_until(lambda: '"upstream_protocol": "HTTP2"' in h.http_request(
+        front.addr["admin"], "/config_dump").text(), 15, "books' cluster upgraded to HTTP/2")
+    h.poll_until(lambda: h.http_request(out, "/", headers={"Host": "books"}).status == 200, 15,
+                 "frontend's sidecar to reach books")
+    # 40 requests at once from HTTP/1.1 clients, a 1 MiB body, a 3 MB answer.
+    results = []
+
+    def one(i):
+        results.append(h.http_request(out, f"/par/{i}?delay_ms=100",
+                                      headers={"Host": "books"}).status)
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(40)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert results.count(200) == 40, results
+    body = os.urandom(1 << 20)
+    r = h.http_request(out, "/upload", method="POST", headers={"Host": "books"}, body=body)
+    assert r.status == 200 and r.json()["body_bytes"] == 1 << 20, r
+    r = h.http_request(out, "/big?bytes=3000000", headers={"Host": "books"})
+    assert r.status == 200 and len(r.body) == 3000000, (r.status, len(r.body))
+    m = h.metrics(front.addr["admin"])
+    cx = h.metric_sum(m, "outrigger_upstream_cx_total", cluster="books.default")
+    assert cx is not None and cx <= 2, f"{cx} connections for 43 requests: not multiplexed"
+    line = books.wait_for_access_log(lambda e: e.get("path") == "/upload")
+    assert line["protocol"] == "HTTP/2" and \
+        line["source_identity"] == "spiffe://cluster.local/ns/default/sa/frontend", line
+    assert echo_http_version(r) == "1.1"
+    print(f"    43 HTTP/1.1 requests (40 at once) over {cx:.0f} HTTP/2 connection(s) between "
+          f"the sidecars; books' app saw HTTP/1.1")
+
+
+def echo_http_version(r):
+    return r.json().get("http_version") if r.header("content-type") == "application/json" \
+        else "1.1"
 
 
 def test_http2_flow_control_bounds_memory():
@@ -738,29 +784,14 @@ def test_grpc_through_two_sidecars_with_mtls():
     """A gRPC client (gRPC C++) calls a gRPC server through its sidecar and the server's, with mTLS
     between them: unary, a bidirectional stream of 200 messages of 10 kB, and an error status,
     with trailers (grpc-status, grpc-message, custom trailing metadata) intact."""
-    ca_dir = fresh_path("ca")
-    policy = fresh_path("policy")
-    os.makedirs(policy)
-    with open(os.path.join(policy, "mesh.yaml"), "w") as f:
-        f.write(POLICY)
-    cp = h.Process("outrigger-control", [
-        h.bin_path("outrigger-control"), "--policy", policy, "--xds", "127.0.0.1:0",
-        "--admin", "127.0.0.1:0", "--ca-dir", ca_dir], env=h.clean_env())
-    xds = cp.wait_for_listen("xds")
+    xds, ca_dir = start_control()
     server = h.Process("grpc-server", [h.bin_path("outrigger-grpc-echo"), "serve", "--listen",
                                        "127.0.0.1:0", "--name", "greeter-1"])
     app = server.wait_for_listen("grpc")
 
-    def sidecar(service, *extra):
-        p = h.start_proxy(["--admin", "127.0.0.1:0", "--control-plane", xds, "--service", service,
-                           "--label", f"app={service}", "--ca-bundle", f"{ca_dir}/ca.pem",
-                           "--join-token-file", token_file(make_token(ca_dir, service)), *extra],
-                          name=f"{service}-sidecar")
-        h.wait_http_ok(f"http://{p.addr['admin']}/ready", 15)
-        return p
-    greeter = sidecar("greeter", "--inbound", "127.0.0.1:0", "--app", app,
-                      "--app-protocol", "http2")
-    front = sidecar("frontend", "--outbound", "127.0.0.1:0")
+    greeter = mesh_sidecar(xds, ca_dir, "greeter", "--inbound", "127.0.0.1:0", "--app", app,
+                           "--app-protocol", "http2")
+    front = mesh_sidecar(xds, ca_dir, "frontend", "--outbound", "127.0.0.1:0")
     # The caller's cluster for greeter speaks HTTP/2 (the Service port says grpc).
     h.poll_until(lambda: '"upstream_protocol": "HTTP2"' in h.http_request(
         front.addr["admin"], "/config_dump").text(), 15, "greeter's cluster with HTTP/2")
@@ -801,6 +832,7 @@ if __name__ == "__main__":
         test_protocol_detection_on_inbound,
         test_drain_lets_a_tcp_relay_finish,
         test_http2_through_two_sidecars_with_mtls,
+        test_http1_apps_talk_http2_between_sidecars,
         test_http2_flow_control_bounds_memory,
         test_http2_rapid_reset_flood_refused,
         test_http2_goaway_on_drain,

@@ -113,6 +113,14 @@ ConnectionPoolSettings ConvertConnectionPool(const v1::ConnectionPoolPolicy& in,
   // 0 is allowed: no retry may be in flight, which turns retries to this Service off.
   out.max_retries = RangeField(absl::StrCat(p, ".maxRetries"), in.has_max_retries(),
                                in.max_retries(), 0, kMaxCount, err);
+  if (in.h2_upgrade_policy() == "UPGRADE") {
+    out.h2_upgrade = true;
+  } else if (!in.h2_upgrade_policy().empty() && in.h2_upgrade_policy() != "DO_NOT_UPGRADE" &&
+             in.h2_upgrade_policy() != "DEFAULT") {
+    err->Add(absl::StrCat(p, ".h2UpgradePolicy"),
+             absl::StrCat("'", in.h2_upgrade_policy(),
+                          "' is not one of: UPGRADE, DO_NOT_UPGRADE, DEFAULT"));
+  }
   return out;
 }
 

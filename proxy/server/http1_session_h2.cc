@@ -1,0 +1,277 @@
+// Http1Session for a cluster whose upstream protocol is HTTP/2 (a gRPC or HTTP/2 service, or
+// traffic between sidecars upgraded to HTTP/2 by a TrafficPolicy): the HTTP/1.1 request becomes
+// a stream of the host's multiplexed HTTP/2 connection (h2_upstream.h; mTLS to mesh peers), and
+// the answer comes back as HTTP/1.1: the head, the body chunked (or with its content-length), and
+// trailers in the last chunk when the client asked for them (TE: trailers). A connect failure is
+// tried once more on another host; other retries and mirrors do not apply on this path yet.
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "proxy/server/http1_session.h"
+#include "proxy/server/message_heads.h"
+#include "proxy/upstream/connector.h"
+#include "proxy/upstream/h2_upstream.h"
+
+namespace outrigger::proxy {
+
+namespace asio = boost::asio;
+namespace bhttp = boost::beast::http;
+using boost::system::error_code;
+
+namespace {
+
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+constexpr size_t kMaxQueued = 256 * 1024;
+constexpr size_t kReadSize = 64 * 1024;
+
+absl::string_view View(const boost::beast::flat_buffer& b) {
+  auto d = b.data();
+  return {static_cast<const char*>(d.data()), d.size()};
+}
+
+// What the HTTP/2 stream delivered, collected by its callbacks; the session's coroutine waits
+// on `wake` and writes it out.
+struct Exchange : H2Upstream::Owner {
+  explicit Exchange(const asio::any_io_executor& ex)
+      : wake(ex, asio::steady_timer::time_point::max()) {}
+  asio::steady_timer wake;
+  int status = 0;
+  http2::Headers headers;
+  bool have_headers = false;
+  std::string data;
+  http2::Headers trailers;
+  bool ended = false;
+  bool closed = false;
+  uint32_t error = 0;
+
+  void OnUpstreamHeaders(http2::Headers h, bool end_stream) override {
+    for (auto& x : h) {
+      if (x.name == ":status") status = std::atoi(x.value.c_str());
+    }
+    headers = std::move(h);
+    have_headers = true;
+    ended = ended || end_stream;
+    wake.cancel();
+  }
+  void OnUpstreamData(absl::string_view d) override {
+    data.append(d.data(), d.size());
+    wake.cancel();
+  }
+  void OnUpstreamTrailers(http2::Headers t) override {
+    trailers = std::move(t);
+    wake.cancel();
+  }
+  void OnUpstreamEnd() override {
+    ended = true;
+    wake.cancel();
+  }
+  void OnUpstreamClose(uint32_t code) override {
+    closed = true;
+    error = code;
+    wake.cancel();
+  }
+  void OnUpstreamWritable() override { wake.cancel(); }
+};
+
+asio::awaitable<void> Wait(asio::steady_timer& t) {
+  t.expires_at(asio::steady_timer::time_point::max());
+  (void)co_await t.async_wait(kTuple);
+}
+
+}  // namespace
+
+asio::awaitable<bool> Http1Session::ForwardOverH2(absl::string_view target) {
+  const auto ex = client_.socket().get_executor();
+  std::shared_ptr<H2Upstream> h2;
+  std::shared_ptr<HostPool> failed;
+  for (int attempt = 0; attempt < 2 && !h2; ++attempt) {
+    ClusterState* cluster = worker_.clusters().Find(cluster_name_);
+    if (cluster == nullptr || cluster->empty()) break;
+    lb::PickContext pick{.hash = hash_, .random = worker_.Random(), .avoid = failed.get(),
+                         .now_ns = ToNanos(std::chrono::steady_clock::now())};
+    host_ = cluster->Pick(pick);
+    if (!host_) break;
+    ++host_->stats->rq_total;
+    if (host_->h2 && host_->h2->usable()) {
+      h2 = host_->h2;
+      break;
+    }
+    auto conn = co_await Connect();
+    if (!conn) {
+      failed = host_;
+      continue;
+    }
+    h2 = std::make_shared<H2Upstream>(std::move(conn));
+    h2->Start();
+    host_->h2 = h2;
+  }
+  if (!h2) {
+    connect_failed_ = host_ != nullptr;
+    if (!host_) co_return co_await LocalReply(503, "no healthy upstream\n", kNoHealthyUpstream,
+                                              !req_parser_->is_done());
+    co_return co_await UpstreamFailureReply();
+  }
+
+  // The request head as HTTP/2: the proxy's own headers as for HTTP/1.1 (WriteUpstreamHead),
+  // turned into header fields; connection-specific ones have no place in HTTP/2.
+  std::string head;
+  WriteUpstreamHead(req_, target, false, route_, ForwardedHeaders(), &head);
+  http2::Headers headers = {{":method", req_.method},
+                            {":scheme", "http"},
+                            {":authority", req_.authority},
+                            {":path", std::string(target)}};
+  bool first = true;
+  for (absl::string_view line : absl::StrSplit(head, "\r\n", absl::SkipEmpty())) {
+    if (first) {  // the request line
+      first = false;
+      continue;
+    }
+    const size_t colon = line.find(':');
+    if (colon == absl::string_view::npos) continue;
+    std::string name = absl::AsciiStrToLower(line.substr(0, colon));
+    if (name == "host" || name == "transfer-encoding" || name == "connection") continue;
+    headers.push_back({std::move(name),
+                       std::string(absl::StripAsciiWhitespace(line.substr(colon + 1)))});
+  }
+  const bool has_body =
+      req_parser_->chunked() || req_parser_->content_length().value_or(0) > 0;
+  Exchange x(ex);
+  const int32_t id = h2->Open(headers, !has_body, &x);
+  if (id < 0) {
+    co_return co_await LocalReply(503, "upstream refused the stream\n", kUpstreamOverflow,
+                                  !req_parser_->is_done());
+  }
+  struct DetachOnExit {
+    std::shared_ptr<H2Upstream>& h2;
+    int32_t id;
+    bool& closed;
+    ~DetachOnExit() {
+      if (!closed) h2->Detach(id);
+    }
+  } detach{h2, id, x.closed};
+
+  // The request body: raw pieces from the HTTP/1.1 parser, sent as the stream's window allows.
+  SetPhase(Phase::kStreaming, stream_idle_timeout_);
+  if (has_body) {
+    std::string piece;
+    req_body_.Reset(http::Framing::kContentLength, &piece);
+    req_parser_->eager(true);
+    for (;;) {
+      if (in_.size() > 0 && !req_parser_->is_done()) {
+        error_code ec;
+        in_.consume(req_parser_->Put(View(in_), ec));
+        if (ec && ec != bhttp::error::need_more) {
+          flags_ |= kDownstreamProtocolError;
+          h2->Reset(id, http2::kCancel);
+          co_return false;
+        }
+      }
+      const bool done = req_parser_->is_done();
+      if (!piece.empty() || done) {
+        h2->SendData(id, piece, done);
+        piece.clear();
+      }
+      if (done) break;
+      while (h2->Queued(id) >= kMaxQueued && !x.closed) co_await Wait(x.wake);
+      if (x.closed) break;
+      auto [ec, n] = co_await client_.ReadSome(in_.prepare(kReadSize));
+      if (ec) {
+        client_failed_ = true;
+        co_return false;
+      }
+      in_.commit(n);
+      Touch();
+    }
+    bytes_received_ = req_body_.bytes();
+  }
+  request_complete_ = req_parser_->is_done();
+
+  // The answer's head, within the route timeout (this timer wakes the wait when it fires).
+  AwaitResponse();
+  asio::steady_timer route_timer(ex);
+  if (response_deadline_ != SteadyTime::max()) {
+    route_timer.expires_at(response_deadline_);
+    route_timer.async_wait([this, &x](error_code ec) {
+      if (ec) return;
+      fired_ = Fired::kResponse;
+      x.wake.cancel();
+    });
+  }
+  while (!x.have_headers && !x.closed && fired_ == Fired::kNone) co_await Wait(x.wake);
+  route_timer.cancel();
+  if (!x.have_headers) {
+    if (fired_ == Fired::kNone) upstream_error_ = asio::error::connection_reset;
+    co_return co_await UpstreamFailureReply();
+  }
+  response_head_at_ = std::chrono::steady_clock::now();
+  SetPhase(Phase::kStreaming, stream_idle_timeout_);
+  status_ = x.status;
+  resp_.Clear();
+  resp_.status = x.status;
+  bool has_length = false;
+  for (const auto& h : x.headers) {
+    if (h.name[0] == ':') continue;
+    if (h.name == "content-length") has_length = true;
+    resp_.headers.Add(h.name, h.value);
+  }
+  const bool no_body = req_.method == "HEAD" || x.status == 204 || x.status == 304 ||
+                       (x.ended && x.data.empty() && x.trailers.empty() && !has_length);
+  bool wants_trailers = false;
+  http::ForEachToken(req_.headers.Get("te").value_or(""), [&](absl::string_view t) {
+    wants_trailers = wants_trailers || http::EqualsIgnoreCase(t, "trailers");
+  });
+  http::Framing framing = http::Framing::kNone;
+  if (!no_body) {
+    if (has_length && !(wants_trailers && req_.version == 11)) {
+      framing = http::Framing::kContentLength;
+    } else {
+      framing = req_.version == 11 ? http::Framing::kChunked : http::Framing::kCloseDelimited;
+      if (framing == http::Framing::kChunked) resp_.headers.Remove("content-length");
+    }
+  }
+  BuildResponseHead(framing);
+  response_started_ = true;
+  resp_body_.Reset(framing, &to_client_);
+  for (;;) {
+    if (!x.data.empty()) {
+      const size_t n = x.data.size();
+      resp_body_.Data(x.data);
+      x.data.clear();
+      if (!x.closed) h2->Consume(id, n);  // the client took it: the upstream may send more
+    }
+    const bool finished = x.ended && x.data.empty();
+    if (finished && framing == http::Framing::kChunked) {
+      http::HeaderMap trailers;
+      if (wants_trailers) {
+        for (const auto& t : x.trailers) trailers.Add(t.name, t.value);
+      }
+      resp_body_.Finish(trailers);
+    }
+    if (!to_client_.empty()) {
+      auto [ec, n] = co_await client_.Write(asio::buffer(to_client_));
+      to_client_.clear();
+      if (ec) {
+        client_failed_ = true;
+        co_return false;
+      }
+      bytes_sent_ += n;
+      Touch();
+      continue;  // more may have arrived while writing
+    }
+    if (finished) break;
+    if (x.closed) {
+      upstream_failed_ = true;  // cut mid-answer
+      flags_ |= kUpstreamTermination;
+      co_return false;
+    }
+    co_await Wait(x.wake);
+  }
+  response_complete_ = true;
+  co_return client_keep_alive_ && framing != http::Framing::kCloseDelimited;
+}
+
+}  // namespace outrigger::proxy
