@@ -79,7 +79,7 @@ struct ClusterConfig {
   std::string name;
   absl::Duration connect_timeout = absl::Seconds(5);
   absl::Duration idle_timeout = absl::Seconds(4);
-  uint32_t max_idle_per_host = 64;
+  uint32_t max_idle_per_host = 1024;  // as many as the max_connections breaker admits
   std::vector<EndpointConfig> endpoints;
   lb::Policy lb_policy = lb::Policy::kRoundRobin;
   std::vector<HashPolicyConfig> hash_policy;

@@ -600,6 +600,12 @@ def test_http2_through_two_sidecars_with_mtls():
     r = curl_h2("-H", "Host: chat", "-o", "/dev/null", "-w", "%{size_download}",
                 f"http://{out}/h2/big?bytes=5000000")
     assert r.stdout == "5000000", r.stdout
+    # curl --http2 on http:// asks to upgrade (Upgrade: h2c); the proxy does not upgrade (like
+    # Envoy by default) and answers in HTTP/1.1.
+    r = subprocess.run(["curl", "-q", "-sS", "--http2", "-o", "/dev/null", "-w", "%{http_version}",
+                        "-H", "Host: chat", f"http://{out}/h2c-upgrade"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.stdout == "1.1", f"curl --http2: {r.stdout} {r.stderr}"
     # nghttp and h2load: many streams on few connections.
     r = subprocess.run(["nghttp", "-n", "-s", "-H", ":authority: chat",
                         f"http://{out}/nghttp/1", f"http://{out}/nghttp/2"],
