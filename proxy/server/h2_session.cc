@@ -12,6 +12,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "proxy/http/http1_codec.h"
 #include "proxy/http2/grpc.h"
 #include "proxy/server/http1_session.h"
@@ -110,6 +111,7 @@ struct H2Session::Stream {
   size_t up_unconsumed = 0;  // response bytes passed on, not yet acknowledged upstream
   std::string grpc_status;   // from the response's trailers (or a trailers-only answer)
   bool grpc = false;         // content-type application/grpc: local answers speak gRPC
+  RequestTrace trace;
   absl::Duration timeout = absl::ZeroDuration();  // to the response head; 0: none
 };
 
@@ -323,6 +325,13 @@ asio::awaitable<void> H2Session::Serve(std::shared_ptr<Stream> sp) {
     s.source_version = SanitizeLabel(s.req.headers.Get(kSourceVersionHeader).value_or(""));
   }
   s.grpc = http2::IsGrpc(s.req.headers.Get("content-type").value_or(""));
+  auto chance = [this](double percent) {
+    return static_cast<double>(worker_.Random() >> 11) * 0x1.0p-53 * 100 < percent;
+  };
+  {
+    auto header = [&s](absl::string_view name) { return s.req.headers.Get(name); };
+    s.trace.Begin(header, worker_, chance);
+  }
   if (s.gone) {
     s.flags |= kDownstreamTermination;  // reset before we began (e.g. a rapid-reset flood)
   } else if (s.listener == nullptr) {
@@ -337,9 +346,7 @@ asio::awaitable<void> H2Session::Serve(std::shared_ptr<Stream> sp) {
         worker_, *s.listener, *owner_.listener_stats_,
         RequestFacts{s.req.authority, s.req.path, s.req.target, s.req.method, header,
                      owner_.peer_identity_, owner_.client_ip_},
-        [this](double percent) {
-          return static_cast<double>(worker_.Random() >> 11) * 0x1.0p-53 * 100 < percent;
-        });
+        chance);
     s.authz_note = admission.authz_note;
     s.route = admission.route;
     s.cluster = std::string(admission.cluster);
@@ -449,7 +456,7 @@ asio::awaitable<void> H2Session::Forward(Stream& s, const Admission& admission,
   }
   s.req.version = 11;
   WriteUpstreamHead(s.req, target, chunked, admission.route,
-                    ProxyHeaders{forwarded_for, s.request_id, {},
+                    ProxyHeaders{forwarded_for, s.request_id, s.trace.lines,
                                  owner_.inbound_ ? absl::string_view() : worker_.source_headers(),
                                  {}},
                     &s.to_upstream);
@@ -794,6 +801,7 @@ asio::awaitable<void> H2Session::ForwardH2(Stream& s, const Admission& admission
     if (http::IsHopByHop(lower, "") && !(lower == "te" && value == "trailers")) return;
     if (lower == "host" || lower == "x-forwarded-for" || lower == "x-request-id") return;
     if (absl::StartsWith(lower, "x-outrigger-source-")) return;
+    if (!s.trace.lines.empty() && tracing::IsTraceHeader(lower)) return;  // ours replace them
     if (lower == "x-forwarded-proto") has_proto = true;
     head.push_back({lower, std::string(value)});
   });
@@ -803,6 +811,11 @@ asio::awaitable<void> H2Session::ForwardH2(Stream& s, const Admission& admission
   }
   head.push_back({"x-forwarded-for", forwarded_for});
   head.push_back({"x-request-id", s.request_id});
+  for (absl::string_view line : absl::StrSplit(s.trace.lines, "\r\n", absl::SkipEmpty())) {
+    const size_t colon = line.find(':');
+    head.push_back({std::string(line.substr(0, colon)),
+                    std::string(absl::StripAsciiWhitespace(line.substr(colon + 1)))});
+  }
   if (!has_proto) head.push_back({"x-forwarded-proto", "http"});
   if (!owner_.inbound_ && !worker_.telemetry().service.empty()) {
     head.push_back({kSourceWorkloadHeader, worker_.workload_label()});
@@ -891,6 +904,22 @@ void H2Session::Finish(Stream& s) {
   }
   owner_.listener_stats_->RecordRequest(labels, ms, s.bytes_received, s.bytes_sent,
                                         &worker_.key_scratch());
+  if (s.trace.sampled) {
+    tracing::Span span =
+        s.trace.StartSpan(owner_.inbound_, absl::ToUnixMicros(s.start_time), ms);
+    span.name = absl::StrCat(s.req.method, " ", labels.destination_service);
+    span.status = s.status;
+    span.method = s.req.method;
+    span.authority = s.req.authority;
+    span.path = std::string(s.req.PathOnly());
+    span.upstream_cluster = s.cluster;
+    if (s.host) span.upstream_host = s.host->address_text;
+    span.peer_address = owner_.client_ip_;
+    span.request_id = s.request_id;
+    span.response_flags = ResponseFlagsString(s.flags);
+    span.peer_identity = owner_.peer_identity_;
+    worker_.RecordSpan(std::move(span));
+  }
   if (!worker_.ShouldLog(s.status, s.flags)) return;
   RequestInfo info;
   info.start_time = s.start_time;
@@ -911,6 +940,7 @@ void H2Session::Finish(Stream& s) {
   info.bytes_received = s.bytes_received;
   info.bytes_sent = s.bytes_sent;
   info.request_id = s.request_id;
+  info.trace_id = s.trace.trace_id;
   info.forwarded_for = owner_.client_ip_;
   info.source_identity = owner_.peer_identity_;
   info.authz = s.authz_note;

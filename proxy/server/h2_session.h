@@ -11,7 +11,8 @@
 //
 // A cluster whose upstream protocol is HTTP/2 (gRPC servers) gets each stream as a stream of one
 // multiplexed HTTP/2 connection per host (h2_upstream.h): headers, data and trailers pass through,
-// flow control end to end. Not yet: retries other than connect failures, tracing spans, mirrors.
+// flow control end to end. Spans as for HTTP/1.1. Not yet: retries other than connect failures,
+// mirrors.
 // See docs/life-of-a-request.md.
 #ifndef OUTRIGGER_PROXY_SERVER_H2_SESSION_H_
 #define OUTRIGGER_PROXY_SERVER_H2_SESSION_H_
@@ -26,6 +27,7 @@
 #include "proxy/http2/h2_codec.h"
 #include "proxy/net/transport.h"
 #include "proxy/server/admission.h"
+#include "proxy/server/request_trace.h"
 #include "proxy/server/worker.h"
 
 namespace outrigger::proxy {

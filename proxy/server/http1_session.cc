@@ -870,7 +870,7 @@ void Http1Session::BuildUpstreamHead(absl::string_view target, bool chunked) {
 }
 
 ProxyHeaders Http1Session::ForwardedHeaders() const {
-  return ProxyHeaders{forwarded_for_, request_id_, trace_lines_,
+  return ProxyHeaders{forwarded_for_, request_id_, trace_.lines,
                       inbound_ ? absl::string_view() : worker_.source_headers(), upgrade_};
 }
 
@@ -907,7 +907,7 @@ void Http1Session::FinishRequest() {
     labels.mutual_tls = host_ && !host_->spiffe_id.empty();
   }
   listener_stats_->RecordRequest(labels, ms, received, bytes_sent_, &worker_.key_scratch());
-  if (sampled_) RecordSpan(ms);
+  if (trace_.sampled) RecordSpan(ms);
   if (worker_.ShouldLog(status_, flags_)) LogRequest(ms);
   EndTry();
   if (counted_active_) --cstats_->rq_active;
@@ -933,7 +933,7 @@ void Http1Session::LogRequest(double ms) {
     info.response_duration_ms =
         std::chrono::duration<double, std::milli>(response_head_at_ - start_).count();
   }
-  info.trace_id = trace_id_;
+  info.trace_id = trace_.trace_id;
   info.bytes_sent = bytes_sent_;
   info.request_id = request_id_;
   info.forwarded_for = forwarded_for_;

@@ -19,6 +19,7 @@
 #include "proxy/http/http1_codec.h"
 #include "proxy/net/transport.h"
 #include "proxy/server/message_heads.h"
+#include "proxy/server/request_trace.h"
 #include "proxy/server/worker.h"
 
 namespace outrigger::proxy {
@@ -150,11 +151,7 @@ class Http1Session : public std::enable_shared_from_this<Http1Session> {
   std::string source_workload_;
   std::string source_version_;
   // Tracing: the caller's context, our span (0: not tracing), the headers sent onward.
-  tracing::TraceContext trace_;
-  uint64_t span_id_ = 0;
-  bool sampled_ = false;
-  std::string trace_lines_;
-  std::string trace_id_;  // hex, for the access log ("" when the request has no trace)
+  RequestTrace trace_;
   absl::string_view cluster_name_;
   absl::string_view target_;  // the path sent upstream (lives in HandleRequest)
   const router::RetryPolicy* retry_ = nullptr;  // in snapshot_

@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import socket
+import subprocess
 import threading
 import time
 import urllib.parse
@@ -436,6 +437,17 @@ def test_spans_link_across_two_hops():
         time.sleep(1.5)
         assert not col.of_trace("11111111111111111111111111111111"), "unsampled trace recorded"
 
+        # 5. An HTTP/2 client: the frontend sidecar's HTTP/2 stream takes part the same way.
+        caller = "00-22222222222222222222222222222222-3333333333333333-01"
+        r = subprocess.run(["curl", "-q", "-sS", "--http2-prior-knowledge", "-H", "Host: catalog",
+                            "-H", f"traceparent: {caller}", f"http://{mesh.outbound}/h2"],
+                           capture_output=True, text=True, timeout=30)
+        tp = h.echo_header(json.loads(r.stdout), "traceparent")
+        spans = col.wait_trace("22222222222222222222222222222222", 2)
+        front, cat = _span_of(spans, "frontend"), _span_of(spans, "catalog")
+        assert front["parent"] == "3333333333333333" and cat["parent"] == front["id"], spans
+        assert tp == f"00-22222222222222222222222222222222-{cat['id']}-01", tp
+
         # Every span of the run is well formed; the proxies count what they sent.
         assert not col.errors(), col.errors()
         for p in (mesh.front, *mesh.catalog.values()):
@@ -443,7 +455,7 @@ def test_spans_link_across_two_hops():
             assert (h.metric_sum(m, "outrigger_tracing_spans_exported_total") or 0) > 0
             assert (h.metric_sum(m, "outrigger_tracing_spans_failed_total") or 0) == 0
         print(f"    {len(col.spans)} spans in {col.posts} POSTs; frontend=zipkin "
-              f"catalog=otlp; parent links hold for new, W3C and B3 contexts")
+              f"catalog=otlp; parent links hold for new, W3C, B3 and HTTP/2 requests")
     finally:
         col.close()
 
