@@ -789,38 +789,26 @@ asio::awaitable<void> H2Session::ForwardH2(Stream& s, const Admission& admission
     co_return;
   }
 
-  // The request head: pseudo-headers, then the client's headers without connection-specific
-  // ones, and the proxy's own.
-  http2::Headers head = {{":method", s.req.method},
-                         {":scheme", "http"},
-                         {":authority", s.req.authority},
-                         {":path", std::string(target)}};
-  bool has_proto = false;
-  s.req.headers.ForEach([&](absl::string_view name, absl::string_view value) {
-    const std::string lower = absl::AsciiStrToLower(name);
-    if (http::IsHopByHop(lower, "") && !(lower == "te" && value == "trailers")) return;
-    if (lower == "host" || lower == "x-forwarded-for" || lower == "x-request-id") return;
-    if (absl::StartsWith(lower, "x-outrigger-source-")) return;
-    if (!s.trace.lines.empty() && tracing::IsTraceHeader(lower)) return;  // ours replace them
-    if (lower == "x-forwarded-proto") has_proto = true;
-    head.push_back({lower, std::string(value)});
-  });
+  // The request head as for HTTP/1.1 (the route's header edits, the proxy's own headers), as
+  // HTTP/2 fields; gRPC needs `te: trailers`, which HTTP/1.1 would drop as hop-by-hop.
   std::string forwarded_for = owner_.client_ip_;
   if (auto xff = s.req.headers.Get("x-forwarded-for"); xff && !xff->empty()) {
     forwarded_for = absl::StrCat(*xff, ", ", owner_.client_ip_);
   }
-  head.push_back({"x-forwarded-for", forwarded_for});
-  head.push_back({"x-request-id", s.request_id});
-  for (absl::string_view line : absl::StrSplit(s.trace.lines, "\r\n", absl::SkipEmpty())) {
-    const size_t colon = line.find(':');
-    head.push_back({std::string(line.substr(0, colon)),
-                    std::string(absl::StripAsciiWhitespace(line.substr(colon + 1)))});
-  }
-  if (!has_proto) head.push_back({"x-forwarded-proto", "http"});
-  if (!owner_.inbound_ && !worker_.telemetry().service.empty()) {
-    head.push_back({kSourceWorkloadHeader, worker_.workload_label()});
-    head.push_back({kSourceVersionHeader, worker_.version_label()});
-  }
+  std::string text;
+  s.req.version = 11;
+  WriteUpstreamHead(s.req, target, false, admission.route,
+                    ProxyHeaders{forwarded_for, s.request_id, s.trace.lines,
+                                 owner_.inbound_ ? absl::string_view() : worker_.source_headers(),
+                                 {}},
+                    &text);
+  s.req.version = 20;
+  bool te_trailers = false;
+  http::ForEachToken(s.req.headers.Get("te").value_or(""), [&](absl::string_view t) {
+    te_trailers = te_trailers || http::EqualsIgnoreCase(t, "trailers");
+  });
+  const http2::Headers head =
+      ToHttp2Request(text, s.req.method, target, s.req.authority, te_trailers);
   const bool no_body = s.body_end && s.body.empty();
   s.up_id = s.h2up->Open(head, no_body, &s.sink);
   if (s.up_id < 0) {

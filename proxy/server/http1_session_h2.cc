@@ -10,7 +10,6 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "proxy/server/http1_session.h"
 #include "proxy/server/message_heads.h"
 #include "proxy/upstream/connector.h"
@@ -120,23 +119,8 @@ asio::awaitable<bool> Http1Session::ForwardOverH2(absl::string_view target) {
   // turned into header fields; connection-specific ones have no place in HTTP/2.
   std::string head;
   WriteUpstreamHead(req_, target, false, route_, ForwardedHeaders(), &head);
-  http2::Headers headers = {{":method", req_.method},
-                            {":scheme", "http"},
-                            {":authority", req_.authority},
-                            {":path", std::string(target)}};
-  bool first = true;
-  for (absl::string_view line : absl::StrSplit(head, "\r\n", absl::SkipEmpty())) {
-    if (first) {  // the request line
-      first = false;
-      continue;
-    }
-    const size_t colon = line.find(':');
-    if (colon == absl::string_view::npos) continue;
-    std::string name = absl::AsciiStrToLower(line.substr(0, colon));
-    if (name == "host" || name == "transfer-encoding" || name == "connection") continue;
-    headers.push_back({std::move(name),
-                       std::string(absl::StripAsciiWhitespace(line.substr(colon + 1)))});
-  }
+  http2::Headers headers =
+      ToHttp2Request(head, req_.method, target, req_.authority, /*te_trailers=*/false);
   const bool has_body =
       req_parser_->chunked() || req_parser_->content_length().value_or(0) > 0;
   Exchange x(ex);

@@ -1,7 +1,9 @@
 // See message_heads.h.
 #include "proxy/server/message_heads.h"
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "filters/tracing/trace_context.h"
 
 namespace outrigger::proxy {
@@ -84,6 +86,34 @@ void WriteUpstreamHead(const http::RequestHead& req, absl::string_view target, b
   }
   if (chunked) out->append("transfer-encoding: chunked\r\n");
   out->append("\r\n");
+}
+
+http2::Headers ToHttp2Request(absl::string_view head, absl::string_view method,
+                              absl::string_view target, absl::string_view authority,
+                              bool te_trailers) {
+  http2::Headers out = {{":method", std::string(method)},
+                        {":scheme", "http"},
+                        {":authority", std::string(authority)},
+                        {":path", std::string(target)}};
+  bool first = true;
+  for (absl::string_view line : absl::StrSplit(head, "\r\n", absl::SkipEmpty())) {
+    if (first) {  // the request line
+      first = false;
+      continue;
+    }
+    const size_t colon = line.find(':');
+    if (colon == absl::string_view::npos) continue;
+    std::string name = absl::AsciiStrToLower(line.substr(0, colon));
+    const absl::string_view value = absl::StripAsciiWhitespace(line.substr(colon + 1));
+    if (name == "host") {
+      out[2].value = std::string(value);  // a host rewrite, or the client's Host
+      continue;
+    }
+    if (name == "transfer-encoding" || name == "connection") continue;
+    out.push_back({std::move(name), std::string(value)});
+  }
+  if (te_trailers) out.push_back({"te", "trailers"});
+  return out;
 }
 
 void WriteSwitchingProtocolsHead(const http::ResponseHead& resp, absl::string_view protocol,

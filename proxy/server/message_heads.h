@@ -8,6 +8,7 @@
 
 #include "absl/strings/string_view.h"
 #include "filters/router/route_table.h"
+#include "proxy/http2/h2_codec.h"
 #include "proxy/http/http1_codec.h"
 
 namespace outrigger::proxy {
@@ -37,6 +38,13 @@ void WriteUpstreamHead(const http::RequestHead& req, absl::string_view target, b
 // ones, then `connection: upgrade` and `upgrade: <protocol>`.
 void WriteSwitchingProtocolsHead(const http::ResponseHead& resp, absl::string_view protocol,
                                  std::string* out);
+
+// An HTTP/1.1 request head written by WriteUpstreamHead, as HTTP/2 header fields: the
+// pseudo-headers first (`:authority` from its Host line, else `authority`), names lower-cased,
+// connection-specific fields dropped; `te: trailers` added when `te_trailers` (gRPC needs it).
+http2::Headers ToHttp2Request(absl::string_view head, absl::string_view method,
+                              absl::string_view target, absl::string_view authority,
+                              bool te_trailers);
 
 // The x-outrigger-source-* headers (set by the calling sidecar, read by the called one).
 inline constexpr char kSourceWorkloadHeader[] = "x-outrigger-source-workload";
