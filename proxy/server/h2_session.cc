@@ -1,7 +1,8 @@
-// See h2_session.h. One reader loop (Run) feeds the codec, whose events start one Serve
+// See h2_session.h (streams to HTTP/2 clusters: h2_session_upstream.cc). One reader loop (Run) feeds the codec, whose events start one Serve
 // coroutine per stream; one writer coroutine (Writer) sends whatever the codec has framed. Streams
 // wait on their own timer (Wait/Wake) for request data, for window space, or for a reset.
 #include "proxy/server/h2_session.h"
+#include "proxy/server/h2_stream.h"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -18,7 +19,6 @@
 #include "proxy/server/http1_session.h"
 #include "proxy/server/message_heads.h"
 #include "proxy/upstream/connector.h"
-#include "proxy/upstream/h2_upstream.h"
 #include "xds/common/log.h"
 
 namespace outrigger::proxy {
@@ -32,17 +32,7 @@ namespace {
 
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 constexpr size_t kReadSize = 64 * 1024;
-constexpr size_t kMaxQueuedResponse = 256 * 1024;  // per stream, before we stop reading upstream
 constexpr uint32_t kMaxResponseHeadBytes = 96 * 1024;
-
-// A grpc-status value as a metric label: a code of 0-99, else "unknown" (bounded labels).
-std::string GrpcStatusLabel(absl::string_view v) {
-  if (v.empty() || v.size() > 2 || !absl::ascii_isdigit(v[0]) ||
-      (v.size() == 2 && !absl::ascii_isdigit(v[1]))) {
-    return "unknown";
-  }
-  return std::string(v);
-}
 
 absl::string_view View(const boost::beast::flat_buffer& b) {
   auto d = b.data();
@@ -51,69 +41,6 @@ absl::string_view View(const boost::beast::flat_buffer& b) {
 
 }  // namespace
 
-struct H2Session::Stream {
-  explicit Stream(int32_t stream_id, const asio::any_io_executor& ex)
-      : id(stream_id),
-        body_wake(ex, asio::steady_timer::time_point::max()),
-        window_wake(ex, asio::steady_timer::time_point::max()) {}
-  int32_t id;
-  http::RequestHead req;
-  std::string body;  // request data received, not yet sent upstream
-  bool body_end = false;
-  bool has_body = false;
-  bool gone = false;  // reset by the client, or the connection ended
-  // Two waiters, two timers (re-arming one timer cancels its other waiter).
-  asio::steady_timer body_wake;    // request data arrived, or the stream ended
-  asio::steady_timer window_wake;  // the client's window moved
-  // The exchange.
-  std::shared_ptr<const Snapshot> snapshot;
-  const ListenerConfig* listener = nullptr;
-  const router::Route* route = nullptr;
-  std::string cluster;
-  std::string authz_note;
-  std::string request_id;
-  std::shared_ptr<HostPool> host;
-  std::unique_ptr<UpstreamConnection> upstream;
-  asio::ip::tcp::socket* connecting = nullptr;
-  http::ResponseHead resp;
-  http::BodyEncoder resp_body;
-  std::string resp_out;  // response body bytes read, to hand to the codec
-  std::optional<http::ResponseParser> parser;
-  std::string to_upstream;
-  int status = 0;
-  uint16_t flags = 0;
-  bool timed_out = false;
-  bool upstream_failed = false;
-  bool response_complete = false;
-  SteadyTime start;
-  absl::Time start_time;
-  SteadyTime response_head_at{};
-  uint64_t bytes_received = 0;
-  uint64_t bytes_sent = 0;
-  std::string source_workload;  // inbound: who calls (metrics labels)
-  std::string source_version;
-  // HTTP/2 upstream (ForwardH2).
-  struct Sink : H2Upstream::Owner {
-    H2Session* session = nullptr;
-    Stream* stream = nullptr;
-    void OnUpstreamHeaders(http2::Headers headers, bool end_stream) override;
-    void OnUpstreamData(absl::string_view data) override;
-    void OnUpstreamTrailers(http2::Headers trailers) override;
-    void OnUpstreamEnd() override;
-    void OnUpstreamClose(uint32_t error_code) override;
-    void OnUpstreamWritable() override { session->Wake(*stream); }
-  } sink;
-  std::shared_ptr<H2Upstream> h2up;
-  int32_t up_id = -1;
-  bool up_closed = false;
-  uint32_t up_error = 0;
-  bool trailers_sent = false;
-  size_t up_unconsumed = 0;  // response bytes passed on, not yet acknowledged upstream
-  std::string grpc_status;   // from the response's trailers (or a trailers-only answer)
-  bool grpc = false;         // content-type application/grpc: local answers speak gRPC
-  RequestTrace trace;
-  absl::Duration timeout = absl::ZeroDuration();  // to the response head; 0: none
-};
 
 H2Session::H2Session(Http1Session& owner)
     : owner_(owner),
@@ -317,17 +244,14 @@ asio::awaitable<void> H2Session::Serve(std::shared_ptr<Stream> sp) {
                                 absl::Hex(worker_.Random(), absl::kZeroPad16));
   }
   if (owner_.inbound_) {
-    const size_t sa = owner_.peer_identity_.rfind("/sa/");
-    s.source_workload =
-        sa != std::string::npos
-            ? SanitizeLabel(absl::string_view(owner_.peer_identity_).substr(sa + 4))
-            : SanitizeLabel(s.req.headers.Get(kSourceWorkloadHeader).value_or(""));
-    s.source_version = SanitizeLabel(s.req.headers.Get(kSourceVersionHeader).value_or(""));
+    CallerLabels(owner_.peer_identity_, s.req.headers, &s.source_workload, &s.source_version);
   }
   s.grpc = http2::IsGrpc(s.req.headers.Get("content-type").value_or(""));
-  auto chance = [this](double percent) {
-    return static_cast<double>(worker_.Random() >> 11) * 0x1.0p-53 * 100 < percent;
-  };
+  s.forwarded_for = owner_.client_ip_;
+  if (auto xff = s.req.headers.Get("x-forwarded-for"); xff && !xff->empty()) {
+    s.forwarded_for = absl::StrCat(*xff, ", ", owner_.client_ip_);
+  }
+  auto chance = [this](double percent) { return worker_.Chance(percent); };
   {
     auto header = [&s](absl::string_view name) { return s.req.headers.Get(name); };
     s.trace.Begin(header, worker_, chance);
@@ -450,13 +374,9 @@ asio::awaitable<void> H2Session::Forward(Stream& s, const Admission& admission,
   // The request head as HTTP/1.1: the body is chunked unless its length was declared.
   const bool declared = s.req.headers.Get("content-length").has_value();
   const bool chunked = s.has_body && !declared;
-  std::string forwarded_for = owner_.client_ip_;
-  if (auto xff = s.req.headers.Get("x-forwarded-for"); xff && !xff->empty()) {
-    forwarded_for = absl::StrCat(*xff, ", ", owner_.client_ip_);
-  }
   s.req.version = 11;
   WriteUpstreamHead(s.req, target, chunked, admission.route,
-                    ProxyHeaders{forwarded_for, s.request_id, s.trace.lines,
+                    ProxyHeaders{s.forwarded_for, s.request_id, s.trace.lines,
                                  owner_.inbound_ ? absl::string_view() : worker_.source_headers(),
                                  {}},
                     &s.to_upstream);
@@ -664,205 +584,6 @@ asio::awaitable<void> H2Session::StreamResponse(Stream& s) {
   Flush();
 }
 
-// --------------------------------------------------------------------------------------------
-// HTTP/2 upstream: the stream goes on as a stream of the host's multiplexed connection.
-
-void H2Session::Stream::Sink::OnUpstreamHeaders(http2::Headers headers, bool end_stream) {
-  Stream& s = *stream;
-  if (s.gone) return;
-  http2::Headers out;
-  out.reserve(headers.size());
-  for (auto& h : headers) {
-    if (h.name == ":status") {
-      s.status = std::atoi(h.value.c_str());
-      out.insert(out.begin(), std::move(h));
-    } else if (h.name[0] != ':' && !http::IsHopByHop(h.name, "")) {
-      if (h.name == "grpc-status") s.grpc_status = GrpcStatusLabel(h.value);
-      out.push_back(std::move(h));
-    }
-  }
-  s.response_head_at = std::chrono::steady_clock::now();
-  (void)session->codec_.SubmitResponse(s.id, out, end_stream);
-  if (end_stream) s.response_complete = true;
-  session->Flush();
-  session->Wake(s);
-}
-
-void H2Session::Stream::Sink::OnUpstreamData(absl::string_view data) {
-  Stream& s = *stream;
-  s.up_unconsumed += data.size();
-  if (s.gone) return;
-  (void)session->codec_.SendData(s.id, data, false);
-  s.bytes_sent += data.size();
-  session->Flush();
-  session->Wake(s);
-}
-
-void H2Session::Stream::Sink::OnUpstreamTrailers(http2::Headers trailers) {
-  Stream& s = *stream;
-  if (s.gone) return;
-  http2::Headers out;
-  for (auto& h : trailers) {
-    if (h.name == "grpc-status") s.grpc_status = GrpcStatusLabel(h.value);
-    if (h.name[0] != ':') out.push_back(std::move(h));
-  }
-  (void)session->codec_.SendTrailers(s.id, out);
-  s.trailers_sent = true;
-  s.response_complete = true;
-  session->Flush();
-}
-
-void H2Session::Stream::Sink::OnUpstreamEnd() {
-  Stream& s = *stream;
-  if (!s.gone && !s.trailers_sent && !s.response_complete && s.status != 0) {
-    (void)session->codec_.SendData(s.id, "", true);
-    session->Flush();
-  }
-  if (s.status != 0) s.response_complete = true;
-  session->Wake(s);
-}
-
-void H2Session::Stream::Sink::OnUpstreamClose(uint32_t error_code) {
-  Stream& s = *stream;
-  s.up_closed = true;
-  s.up_error = error_code;
-  if (!s.response_complete && s.status != 0 && !s.gone) {
-    session->codec_.ResetStream(s.id, http2::kInternalError);  // cut mid-answer
-    s.upstream_failed = true;
-    session->Flush();
-  }
-  session->Wake(s);
-}
-
-asio::awaitable<void> H2Session::ForwardH2(Stream& s, const Admission& admission,
-                                           absl::string_view target) {
-  ClusterState* cluster = worker_.clusters().Find(s.cluster);
-  ClusterStats& cstats = cluster->stats();
-  if (cstats.rq_active >= static_cast<int64_t>(cluster->limits().max_requests)) {
-    ++cstats.rq_overflow;
-    LocalReply(s, 503, "upstream overflow\n", kUpstreamOverflow);
-    co_return;
-  }
-  ++cstats.rq_active;
-  struct Active {
-    ClusterStats& c;
-    ~Active() { --c.rq_active; }
-  } active{cstats};
-  s.sink.session = this;
-  s.sink.stream = &s;
-
-  // The host's multiplexed connection, else a new one; a failed connect is tried once more.
-  std::shared_ptr<HostPool> failed;
-  for (int attempt = 0; attempt < 2 && !s.h2up && !s.gone; ++attempt) {
-    cluster = worker_.clusters().Find(s.cluster);
-    if (cluster == nullptr || cluster->empty()) break;
-    lb::PickContext pick{.random = worker_.Random(), .avoid = failed.get(),
-                         .now_ns = ToNanos(std::chrono::steady_clock::now())};
-    s.host = cluster->Pick(pick);
-    if (!s.host) break;
-    ++s.host->stats->rq_total;
-    if (s.host->h2 && s.host->h2->usable()) {
-      s.h2up = s.host->h2;
-      break;
-    }
-    asio::steady_timer deadline(owner_.client_.socket().get_executor(),
-                                absl::ToChronoNanoseconds(s.host->connect_timeout));
-    deadline.async_wait([&s, alive = std::weak_ptr<bool>(alive_)](error_code ec) {
-      if (ec || alive.expired() || s.connecting == nullptr) return;
-      error_code ignored;
-      s.connecting->cancel(ignored);
-    });
-    auto conn = co_await ConnectUpstream(s.host, worker_.tls(), &s.connecting, s.cluster);
-    deadline.cancel();
-    s.connecting = nullptr;
-    if (!conn) {
-      failed = s.host;
-      continue;
-    }
-    s.h2up = std::make_shared<H2Upstream>(std::move(conn));
-    s.h2up->Start();
-    s.host->h2 = s.h2up;
-  }
-  if (!s.h2up) {
-    LocalReply(s, 503, "upstream connect error\n", s.host ? kUpstreamConnectFailure
-                                                          : kNoHealthyUpstream);
-    co_return;
-  }
-
-  // The request head as for HTTP/1.1 (the route's header edits, the proxy's own headers), as
-  // HTTP/2 fields; gRPC needs `te: trailers`, which HTTP/1.1 would drop as hop-by-hop.
-  std::string forwarded_for = owner_.client_ip_;
-  if (auto xff = s.req.headers.Get("x-forwarded-for"); xff && !xff->empty()) {
-    forwarded_for = absl::StrCat(*xff, ", ", owner_.client_ip_);
-  }
-  std::string text;
-  s.req.version = 11;
-  WriteUpstreamHead(s.req, target, false, admission.route,
-                    ProxyHeaders{forwarded_for, s.request_id, s.trace.lines,
-                                 owner_.inbound_ ? absl::string_view() : worker_.source_headers(),
-                                 {}},
-                    &text);
-  s.req.version = 20;
-  bool te_trailers = false;
-  http::ForEachToken(s.req.headers.Get("te").value_or(""), [&](absl::string_view t) {
-    te_trailers = te_trailers || http::EqualsIgnoreCase(t, "trailers");
-  });
-  const http2::Headers head =
-      ToHttp2Request(text, s.req.method, target, s.req.authority, te_trailers);
-  const bool no_body = s.body_end && s.body.empty();
-  s.up_id = s.h2up->Open(head, no_body, &s.sink);
-  if (s.up_id < 0) {
-    LocalReply(s, 503, "upstream refused the stream\n", kUpstreamOverflow);
-    co_return;
-  }
-  bool sent_end = no_body;
-
-  // The route timeout (or the gRPC deadline) runs to the response head.
-  asio::steady_timer route_timer(owner_.client_.socket().get_executor());
-  const absl::Duration timeout = s.timeout;
-  if (timeout > absl::ZeroDuration() && timeout != absl::InfiniteDuration()) {
-    route_timer.expires_after(absl::ToChronoNanoseconds(timeout));
-    route_timer.async_wait([this, &s, alive = std::weak_ptr<bool>(alive_)](error_code ec) {
-      if (ec || alive.expired() || s.status != 0) return;
-      s.timed_out = true;
-      Wake(s);
-    });
-  }
-  // Relay: request data up while the upstream stream takes it, response data acknowledged
-  // upstream once the client's window took it. Every event wakes this loop.
-  for (;;) {
-    if (!s.body.empty() && s.h2up->Queued(s.up_id) < kMaxQueuedResponse && !s.up_closed) {
-      const size_t n = s.body.size();
-      s.h2up->SendData(s.up_id, s.body, s.body_end);
-      sent_end = sent_end || s.body_end;
-      s.body.clear();
-      codec_.Consume(s.id, n);
-      Flush();
-    } else if (s.body_end && s.body.empty() && !sent_end && !s.up_closed) {
-      s.h2up->SendData(s.up_id, "", true);
-      sent_end = true;
-    }
-    if (s.up_unconsumed > 0 && codec_.Queued(s.id) < kMaxQueuedResponse && !s.up_closed) {
-      s.h2up->Consume(s.up_id, s.up_unconsumed);
-      s.up_unconsumed = 0;
-    }
-    if (s.up_closed || s.gone) break;
-    if (s.timed_out && s.status == 0) break;
-    co_await Wait(s.body_wake);
-  }
-  route_timer.cancel();
-  if (!s.up_closed) s.h2up->Detach(s.up_id);
-  if (s.status == 0 && !s.gone) {
-    if (s.timed_out) {
-      LocalReply(s, 504, "upstream request timeout\n", kUpstreamTimeout);
-    } else {
-      s.upstream_failed = true;
-      LocalReply(s, 503, "upstream reset before headers\n", kUpstreamTermination);
-    }
-  }
-  s.h2up.reset();
-}
-
 void H2Session::Finish(Stream& s) {
   const double ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - s.start)
@@ -929,7 +650,7 @@ void H2Session::Finish(Stream& s) {
   info.bytes_sent = s.bytes_sent;
   info.request_id = s.request_id;
   info.trace_id = s.trace.trace_id;
-  info.forwarded_for = owner_.client_ip_;
+  info.forwarded_for = s.forwarded_for;
   info.source_identity = owner_.peer_identity_;
   info.authz = s.authz_note;
   worker_.LogRequest(info);

@@ -313,15 +313,7 @@ void Http1Session::BeginRequest() {
     forwarded_for_ = client_ip_;
   }
   if (inbound_) {
-    // Who calls: the workload named by its mesh certificate, else what its sidecar says; the
-    // version only its sidecar knows. Sanitized: these become metric labels.
-    const size_t sa = peer_identity_.rfind("/sa/");
-    if (sa != std::string::npos) {
-      source_workload_ = SanitizeLabel(absl::string_view(peer_identity_).substr(sa + 4));
-    } else {
-      source_workload_ = SanitizeLabel(req_.headers.Get(kSourceWorkloadHeader).value_or(""));
-    }
-    source_version_ = SanitizeLabel(req_.headers.Get(kSourceVersionHeader).value_or(""));
+    CallerLabels(peer_identity_, req_.headers, &source_workload_, &source_version_);
   }
   // Upgrade (WebSocket and the like; not h2c, which would need the proxy to speak HTTP/2 here):
   // forwarded, and a 101 answer turns the connection into a tunnel.

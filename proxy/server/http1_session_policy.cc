@@ -24,9 +24,7 @@ constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 }  // namespace
 
 bool Http1Session::Chance(double percent) {
-  if (percent >= 100) return true;
-  if (percent <= 0) return false;
-  return static_cast<double>(worker_.Random() % 1000000) < percent * 10000;
+  return worker_.Chance(percent);
 }
 
 void Http1Session::ComputeHash(const ClusterConfig& cluster) {

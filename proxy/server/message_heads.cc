@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "filters/tracing/trace_context.h"
+#include "proxy/server/telemetry.h"
 
 namespace outrigger::proxy {
 
@@ -86,6 +87,15 @@ void WriteUpstreamHead(const http::RequestHead& req, absl::string_view target, b
   }
   if (chunked) out->append("transfer-encoding: chunked\r\n");
   out->append("\r\n");
+}
+
+void CallerLabels(absl::string_view peer_identity, const http::HeaderMap& headers,
+                  std::string* workload, std::string* version) {
+  const size_t sa = peer_identity.rfind("/sa/");
+  *workload = sa != absl::string_view::npos
+                  ? SanitizeLabel(peer_identity.substr(sa + 4))
+                  : SanitizeLabel(headers.Get(kSourceWorkloadHeader).value_or(""));
+  *version = SanitizeLabel(headers.Get(kSourceVersionHeader).value_or(""));
 }
 
 http2::Headers ToHttp2Request(absl::string_view head, absl::string_view method,

@@ -50,6 +50,12 @@ http2::Headers ToHttp2Request(absl::string_view head, absl::string_view method,
 inline constexpr char kSourceWorkloadHeader[] = "x-outrigger-source-workload";
 inline constexpr char kSourceVersionHeader[] = "x-outrigger-source-version";
 
+// Who calls an inbound listener, for metric labels: the workload named by the caller's mesh
+// certificate (".../sa/NAME"), else what its sidecar's x-outrigger-source-workload says; the
+// version only from x-outrigger-source-version. Sanitized (SanitizeLabel).
+void CallerLabels(absl::string_view peer_identity, const http::HeaderMap& headers,
+                  std::string* workload, std::string* version);
+
 // Replaces `out` with the head of the response for the client, framed as `framing`, saying
 // whether the connection stays open.
 void WriteResponseHead(const http::ResponseHead& resp, http::Framing framing, bool keep_alive,

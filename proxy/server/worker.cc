@@ -172,7 +172,13 @@ bool Worker::ShouldLog(int status, uint16_t flags) {
   if (!access_log_.enabled()) return false;
   const double rate = telemetry_.access_log_sampling;
   if (rate >= 100 || status >= 500 || flags != 0) return true;
-  return static_cast<double>(Random() >> 11) * 0x1.0p-53 * 100 < rate;
+  return Chance(rate);
+}
+
+bool Worker::Chance(double percent) {
+  if (percent >= 100) return true;
+  if (percent <= 0) return false;
+  return static_cast<double>(Random() % 1000000) < percent * 10000;
 }
 
 void Worker::RecordSpan(tracing::Span span) {

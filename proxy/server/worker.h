@@ -73,6 +73,8 @@ class Worker {
   // the tokens). False: answer 429.
   bool TakeToken(const router::RateLimitConfig& config, SteadyTime now);
   uint64_t Random();
+  // True with probability `percent` / 100 (exactly never at 0, always at 100).
+  bool Chance(double percent);
   bool access_log_enabled() const { return access_log_.enabled(); }
   // Whether to log this request: always for errors (5xx, response flags), else sampled.
   bool ShouldLog(int status, uint16_t flags);

@@ -1,0 +1,88 @@
+// H2Session's per-stream state, shared by h2_session.cc (the connection, HTTP/1.1 upstreams)
+// and h2_session_upstream.cc (HTTP/2 upstreams). Private to those two files.
+#ifndef OUTRIGGER_PROXY_SERVER_H2_STREAM_H_
+#define OUTRIGGER_PROXY_SERVER_H2_STREAM_H_
+
+#include <boost/asio/steady_timer.hpp>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "proxy/http/http1_codec.h"
+#include "proxy/server/h2_session.h"
+#include "proxy/server/request_trace.h"
+#include "proxy/upstream/h2_upstream.h"
+
+namespace outrigger::proxy {
+
+// Response data a stream lets wait for the client's window before it stops reading upstream.
+inline constexpr size_t kMaxQueuedResponse = 256 * 1024;
+
+struct H2Session::Stream {
+  explicit Stream(int32_t stream_id, const boost::asio::any_io_executor& ex)
+      : id(stream_id),
+        body_wake(ex, boost::asio::steady_timer::time_point::max()),
+        window_wake(ex, boost::asio::steady_timer::time_point::max()) {}
+  int32_t id;
+  http::RequestHead req;
+  std::string body;  // request data received, not yet sent upstream
+  bool body_end = false;
+  bool has_body = false;
+  bool gone = false;  // reset by the client, or the connection ended
+  // Two waiters, two timers (re-arming one timer cancels its other waiter).
+  boost::asio::steady_timer body_wake;    // request data arrived, or the stream ended
+  boost::asio::steady_timer window_wake;  // the client's window moved
+  // The exchange.
+  std::shared_ptr<const Snapshot> snapshot;
+  const ListenerConfig* listener = nullptr;
+  const router::Route* route = nullptr;
+  std::string cluster;
+  std::string authz_note;
+  std::string request_id;
+  std::shared_ptr<HostPool> host;
+  std::unique_ptr<UpstreamConnection> upstream;
+  boost::asio::ip::tcp::socket* connecting = nullptr;
+  http::ResponseHead resp;
+  http::BodyEncoder resp_body;
+  std::string resp_out;  // response body bytes read, to hand to the codec
+  std::optional<http::ResponseParser> parser;
+  std::string to_upstream;
+  int status = 0;
+  uint16_t flags = 0;
+  bool timed_out = false;
+  bool upstream_failed = false;
+  bool response_complete = false;
+  SteadyTime start;
+  absl::Time start_time;
+  SteadyTime response_head_at{};
+  uint64_t bytes_received = 0;
+  uint64_t bytes_sent = 0;
+  std::string forwarded_for;    // x-forwarded-for sent upstream
+  std::string source_workload;  // inbound: who calls (metrics labels)
+  std::string source_version;
+  // HTTP/2 upstream (ForwardH2).
+  struct Sink : H2Upstream::Owner {
+    H2Session* session = nullptr;
+    Stream* stream = nullptr;
+    void OnUpstreamHeaders(http2::Headers headers, bool end_stream) override;
+    void OnUpstreamData(absl::string_view data) override;
+    void OnUpstreamTrailers(http2::Headers trailers) override;
+    void OnUpstreamEnd() override;
+    void OnUpstreamClose(uint32_t error_code) override;
+    void OnUpstreamWritable() override { session->Wake(*stream); }
+  } sink;
+  std::shared_ptr<H2Upstream> h2up;
+  int32_t up_id = -1;
+  bool up_closed = false;
+  uint32_t up_error = 0;
+  bool trailers_sent = false;
+  size_t up_unconsumed = 0;  // response bytes passed on, not yet acknowledged upstream
+  std::string grpc_status;   // from the response's trailers (or a trailers-only answer)
+  bool grpc = false;         // content-type application/grpc: local answers speak gRPC
+  RequestTrace trace;
+  absl::Duration timeout = absl::ZeroDuration();  // to the response head; 0: none
+};
+
+}  // namespace outrigger::proxy
+
+#endif  // OUTRIGGER_PROXY_SERVER_H2_STREAM_H_
