@@ -1,10 +1,15 @@
 // outrigger-grpc-echo: a gRPC server and client (gRPC C++ from Debian) for tests of the mesh.
-//   outrigger-grpc-echo serve --listen 127.0.0.1:0 --name NAME
+//   outrigger-grpc-echo serve --listen 127.0.0.1:0 --name NAME [--unary-status CODE]
 //       prints "listening name=grpc address=IP:PORT" on stderr, serves Echo until SIGTERM.
+//       With --unary-status (a gRPC code number, e.g. 14 UNAVAILABLE), every Unary call fails
+//       with that code, trailers-only (no message): a broken replica for retry tests.
 //   outrigger-grpc-echo call --target IP:PORT [--authority AUTH] [--messages N] [--bytes B]
 //       a Unary call, a Chat of N messages (B payload bytes each, both ways at once), and a Fail
 //       call expecting NOT_FOUND; prints one JSON line with what came back (statuses, trailing
 //       metadata, counts) and exits 0 only when everything matched.
+//   outrigger-grpc-echo call --target IP:PORT [--authority AUTH] --unary N
+//       N Unary calls only, one after another; prints {"ok":K,"codes":{"CODE":COUNT,...},
+//       "servers":{"NAME":COUNT,...}} and exits 0.
 #include <grpcpp/grpcpp.h>
 
 #include <pthread.h>
@@ -13,6 +18,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -33,9 +39,13 @@ std::string Arg(int argc, char** argv, const std::string& name, const std::strin
 
 class Service final : public Echo::Service {
  public:
-  explicit Service(std::string name) : name_(std::move(name)) {}
+  Service(std::string name, int unary_status)
+      : name_(std::move(name)), unary_status_(unary_status) {}
 
   grpc::Status Unary(grpc::ServerContext* ctx, const Message* in, Message* out) override {
+    if (unary_status_ != 0) {
+      return grpc::Status(static_cast<grpc::StatusCode>(unary_status_), name_ + " is broken");
+    }
     out->set_text(name_ + ": " + in->text());
     out->set_payload(in->payload());
     ctx->AddTrailingMetadata("x-echo-trailer", "unary-" + name_);
@@ -65,6 +75,7 @@ class Service final : public Echo::Service {
 
  private:
   std::string name_;
+  int unary_status_ = 0;
 };
 
 std::string Trailer(const grpc::ClientContext& ctx, const std::string& key) {
@@ -73,15 +84,50 @@ std::string Trailer(const grpc::ClientContext& ctx, const std::string& key) {
   return it == md.end() ? "" : std::string(it->second.data(), it->second.size());
 }
 
+// N Unary calls: how many succeeded, the codes, and which servers answered.
+int CallUnary(Echo::Stub& stub, int n) {
+  std::map<int, int> codes;
+  std::map<std::string, int> servers;
+  int ok = 0;
+  for (int i = 0; i < n; ++i) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    Message req, resp;
+    req.set_text("hello");
+    const grpc::Status st = stub.Unary(&ctx, req, &resp);
+    ++codes[st.error_code()];
+    if (st.ok()) {
+      ++ok;
+      ++servers[resp.text().substr(0, resp.text().find(':'))];
+    }
+  }
+  std::cout << "{\"ok\":" << ok << ",\"codes\":{";
+  const char* sep = "";
+  for (const auto& [code, count] : codes) {
+    std::cout << sep << "\"" << code << "\":" << count;
+    sep = ",";
+  }
+  std::cout << "},\"servers\":{";
+  sep = "";
+  for (const auto& [name, count] : servers) {
+    std::cout << sep << "\"" << name << "\":" << count;
+    sep = ",";
+  }
+  std::cout << "}}" << std::endl;
+  return 0;
+}
+
 int Call(int argc, char** argv) {
   const std::string target = Arg(argc, argv, "target", "");
   const std::string authority = Arg(argc, argv, "authority", "");
+  const int unary = std::atoi(Arg(argc, argv, "unary", "0").c_str());
   const int messages = std::atoi(Arg(argc, argv, "messages", "10").c_str());
   const int bytes = std::atoi(Arg(argc, argv, "bytes", "100").c_str());
   grpc::ChannelArguments args;
   if (!authority.empty()) args.SetString(GRPC_ARG_DEFAULT_AUTHORITY, authority);
   auto channel = grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
   auto stub = Echo::NewStub(channel);
+  if (unary > 0) return CallUnary(*stub, unary);
   bool ok = true;
 
   grpc::ClientContext uctx;
@@ -137,7 +183,8 @@ int Call(int argc, char** argv) {
 
 int Serve(int argc, char** argv) {
   const std::string listen = Arg(argc, argv, "listen", "127.0.0.1:0");
-  Service service(Arg(argc, argv, "name", "grpc-echo"));
+  Service service(Arg(argc, argv, "name", "grpc-echo"),
+                  std::atoi(Arg(argc, argv, "unary-status", "0").c_str()));
   // SIGTERM/SIGINT are taken by sigwait below (blocked first, so gRPC's threads never get them).
   sigset_t stop;
   sigemptyset(&stop);
@@ -167,8 +214,9 @@ int main(int argc, char** argv) {
   const std::string mode = argc > 1 ? argv[1] : "";
   if (mode == "serve") return Serve(argc, argv);
   if (mode == "call") return Call(argc, argv);
-  std::cerr << "usage: outrigger-grpc-echo serve --listen IP:PORT [--name NAME]\n"
+  std::cerr << "usage: outrigger-grpc-echo serve --listen IP:PORT [--name NAME]"
+               " [--unary-status CODE]\n"
                "       outrigger-grpc-echo call --target IP:PORT [--authority A] [--messages N]"
-               " [--bytes B]\n";
+               " [--bytes B] [--unary N]\n";
   return 2;
 }

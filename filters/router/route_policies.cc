@@ -19,6 +19,17 @@ absl::Status Error(absl::string_view field, absl::string_view sub, absl::string_
 
 bool ValidPercent(double p) { return p >= 0 && p <= 100; }
 
+// The gRPC conditions Envoy and Istio name, and their codes.
+struct GrpcCondition {
+  absl::string_view name;
+  int code;
+};
+constexpr GrpcCondition kGrpcConditions[] = {{"cancelled", 1},
+                                             {"deadline-exceeded", 4},
+                                             {"resource-exhausted", 8},
+                                             {"internal", 13},
+                                             {"unavailable", 14}};
+
 uint64_t NextId() {
   static std::atomic<uint64_t> next{1};
   return next.fetch_add(1, std::memory_order_relaxed);
@@ -42,6 +53,7 @@ absl::Status RetryPolicyFromProto(const v1::RetryPolicy& p, absl::string_view fi
   RetryPolicy r;
   r.configured = true;
   r.on_connect_failure = false;
+  r.on_refused_stream = false;
   r.num_retries = p.has_num_retries() ? p.num_retries() : 1;
   if (r.num_retries > 10) return Error(field, "num_retries", "at most 10");
   for (int i = 0; i < p.retry_on_size(); ++i) {
@@ -56,11 +68,24 @@ absl::Status RetryPolicyFromProto(const v1::RetryPolicy& p, absl::string_view fi
       r.on_reset = true;
     } else if (c == "retriable-status-codes") {
       r.on_retriable_codes = true;
+    } else if (c == "refused-stream") {
+      r.on_refused_stream = true;
     } else {
-      return Error(field, absl::StrCat("retry_on[", i, "]"),
-                   absl::StrCat("unknown condition '", c,
-                                "' (5xx, gateway-error, connect-failure, reset, "
-                                "retriable-status-codes)"));
+      bool grpc = false;
+      for (const GrpcCondition& g : kGrpcConditions) {
+        if (c == g.name) {
+          r.grpc_codes |= 1u << g.code;
+          grpc = true;
+        }
+      }
+      if (!grpc) {
+        return Error(field, absl::StrCat("retry_on[", i, "]"),
+                     absl::StrCat("unknown condition '", c,
+                                  "' (5xx, gateway-error, connect-failure, reset, "
+                                  "refused-stream, retriable-status-codes, cancelled, "
+                                  "deadline-exceeded, internal, resource-exhausted, "
+                                  "unavailable)"));
+      }
     }
   }
   for (int i = 0; i < p.retriable_status_codes_size(); ++i) {
@@ -73,10 +98,14 @@ absl::Status RetryPolicyFromProto(const v1::RetryPolicy& p, absl::string_view fi
     r.on_retriable_codes = true;
   }
   if (p.retry_on_size() == 0) {
+    // As Istio's default, for HTTP and gRPC alike.
     r.on_connect_failure = r.on_reset = r.on_gateway_error = true;
+    r.grpc_codes = (1u << 14) | (1u << 1);  // unavailable, cancelled
   }
   // Every other condition includes the failures that never produced an answer.
   if (r.on_5xx || r.on_gateway_error) r.on_connect_failure = r.on_reset = true;
+  // A refused stream was not processed: retried whenever anything is.
+  r.on_refused_stream = r.on_refused_stream || r.on_connect_failure || r.on_reset;
   if (p.has_per_try_timeout()) r.per_try_timeout = FromProto(p.per_try_timeout());
   if (r.per_try_timeout < absl::ZeroDuration()) {
     return Error(field, "per_try_timeout", "must not be negative");

@@ -31,7 +31,15 @@ struct RetryPolicy {
   bool on_gateway_error = false;   // 502, 503, 504, and connect failure, reset, per-try timeout
   bool on_connect_failure = true;
   bool on_reset = false;           // closed or reset before the response head
+  // An HTTP/2 upstream refused the stream (RST_STREAM REFUSED_STREAM, or beyond a GOAWAY's last
+  // stream): it did not process the request, so this is safe like a connect failure.
+  bool on_refused_stream = true;
   bool on_retriable_codes = false;
+  // gRPC status codes (0-16) retried when a trailers-only answer carries them, one bit each:
+  // "cancelled" 1, "deadline-exceeded" 4, "resource-exhausted" 8, "internal" 13,
+  // "unavailable" 14. Retried whatever the method (gRPC calls are POSTs): listing a code says
+  // the call may be repeated.
+  uint32_t grpc_codes = 0;
   std::vector<uint32_t> retriable_codes;
   absl::Duration per_try_timeout = absl::ZeroDuration();  // zero: only the route timeout
   absl::Duration base_interval = absl::Milliseconds(25);
@@ -43,6 +51,8 @@ struct RetryPolicy {
 
   // Whether an upstream answer with `status` may be retried under this policy.
   bool RetriableStatus(int status) const;
+  // Whether a gRPC status code (from a trailers-only answer) may be retried.
+  bool RetriableGrpc(int code) const { return code >= 0 && code < 32 && (grpc_codes >> code) & 1; }
 };
 
 struct FaultConfig {

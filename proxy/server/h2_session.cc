@@ -18,6 +18,7 @@
 #include "proxy/http2/grpc.h"
 #include "proxy/server/http1_session.h"
 #include "proxy/server/message_heads.h"
+#include "proxy/server/mirror.h"
 #include "proxy/upstream/connector.h"
 #include "xds/common/log.h"
 
@@ -194,12 +195,18 @@ void H2Session::OnData(int32_t id, absl::string_view data) {
     return;
   }
   it->second->body.append(data.data(), data.size());
+  it->second->client_unacked += data.size();
   it->second->bytes_received += data.size();
   Wake(*it->second);
 }
 
-void H2Session::OnTrailers(int32_t, http2::Headers) {
-  // Request trailers are not forwarded over HTTP/1.1 (few clients send them; gRPC does not).
+void H2Session::OnTrailers(int32_t id, http2::Headers trailers) {
+  // Passed on with the body's end: in the last chunk (HTTP/1.1), or as trailers (HTTP/2).
+  if (auto it = streams_.find(id); it != streams_.end()) {
+    for (auto& t : trailers) {
+      if (!t.name.empty() && t.name[0] != ':') it->second->req_trailers.push_back(std::move(t));
+    }
+  }
 }
 
 void H2Session::OnEndStream(int32_t id) {
@@ -355,10 +362,6 @@ asio::awaitable<void> H2Session::Forward(Stream& s, const Admission& admission,
     LocalReply(s, 503, "no healthy upstream\n", kNoHealthyUpstream);
     co_return;
   }
-  if (cluster->config().http2) {
-    co_await ForwardH2(s, admission, target);
-    co_return;
-  }
   ClusterStats& cstats = cluster->stats();
   if (cstats.rq_active >= static_cast<int64_t>(cluster->limits().max_requests)) {
     ++cstats.rq_overflow;
@@ -367,80 +370,254 @@ asio::awaitable<void> H2Session::Forward(Stream& s, const Admission& admission,
   }
   ++cstats.rq_active;
   struct Active {
+    Stream& s;
     ClusterStats& c;
-    ~Active() { --c.rq_active; }
-  } active{cstats};
+    ~Active() {
+      --c.rq_active;
+      s.retry.EndTry();
+    }
+  } active{s, cstats};
+  const auto now = std::chrono::steady_clock::now();
+  cluster->retry_budget().RecordRequest(ToNanos(now));
+  s.retry.Begin(worker_, *admission.retry, s.cluster, cstats, s.req.method, &s.flags);
+  // The route timeout (or the gRPC deadline) covers every try, to the response head.
+  if (s.timeout > absl::ZeroDuration() && s.timeout != absl::InfiniteDuration()) {
+    s.retry.set_deadline(now + absl::ToChronoNanoseconds(s.timeout));
+  }
+  s.replay_limit = admission.retry->max_body_bytes;
+  const bool http2 = cluster->config().http2;
 
-  // The request head as HTTP/1.1: the body is chunked unless its length was declared.
-  const bool declared = s.req.headers.Get("content-length").has_value();
-  const bool chunked = s.has_body && !declared;
+  // The request head, built once for every try: as HTTP/1.1 text (the body chunked unless its
+  // length was declared), or as HTTP/2 fields (gRPC needs `te: trailers`, which HTTP/1.1 would
+  // drop as hop-by-hop).
+  std::string text;
+  http2::Headers fields;
+  const bool chunked = s.has_body && !s.req.headers.Get("content-length").has_value();
   s.req.version = 11;
-  WriteUpstreamHead(s.req, target, chunked, admission.route,
+  WriteUpstreamHead(s.req, target, !http2 && chunked, admission.route,
                     ProxyHeaders{s.forwarded_for, s.request_id, s.trace.lines,
                                  owner_.inbound_ ? absl::string_view() : worker_.source_headers(),
                                  {}},
-                    &s.to_upstream);
+                    &text);
   s.req.version = 20;
+  if (http2) {
+    bool te_trailers = false;
+    http::ForEachToken(s.req.headers.Get("te").value_or(""), [&](absl::string_view t) {
+      te_trailers = te_trailers || http::EqualsIgnoreCase(t, "trailers");
+    });
+    fields = ToHttp2Request(text, s.req.method, target, s.req.authority, te_trailers);
+  }
+  if (s.body_end) MaybeMirror(s, admission, target);
 
-  // A pooled connection, else a new one; a failed connect is tried once more elsewhere.
-  std::shared_ptr<HostPool> failed;
-  for (int attempt = 0; attempt < 2 && !s.upstream && !s.gone; ++attempt) {
-    cluster = worker_.clusters().Find(s.cluster);
-    if (cluster == nullptr || cluster->empty()) break;
-    lb::PickContext pick{.random = worker_.Random(), .avoid = failed.get(),
+  // Tries: pick a host (another one on a retry), send, wait for the answer's head. A failed try,
+  // or a retriable answer held back, is retried while the policy and the cluster's limits allow,
+  // after a jittered backoff.
+  std::shared_ptr<HostPool> previous;
+  for (int attempt = 0;; ++attempt) {
+    if (s.gone) co_return;
+    cluster = worker_.clusters().Find(s.cluster);  // a snapshot may have replaced it
+    lb::PickContext pick{.hash = std::nullopt, .random = worker_.Random(), .avoid = previous.get(),
                          .now_ns = ToNanos(std::chrono::steady_clock::now())};
-    s.host = cluster->Pick(pick);
-    if (!s.host) break;
-    ++s.host->stats->rq_total;
-    s.upstream = s.host->TakeIdle(std::chrono::steady_clock::now());
-    if (s.upstream) break;
-    if (cstats.cx_active >= static_cast<int64_t>(cluster->limits().max_connections)) {
-      ++cstats.rq_overflow;
-      LocalReply(s, 503, "upstream overflow\n", kUpstreamOverflow);
+    s.host = cluster != nullptr && !cluster->empty() ? cluster->Pick(pick) : nullptr;
+    if (!s.host) {
+      LocalReply(s, 503, "no healthy upstream\n", kNoHealthyUpstream);
       co_return;
     }
-    asio::steady_timer deadline(owner_.client_.socket().get_executor(),
-                                absl::ToChronoNanoseconds(s.host->connect_timeout));
-    deadline.async_wait([&s, alive = std::weak_ptr<bool>(alive_)](error_code ec) {
-      if (ec || alive.expired() || s.connecting == nullptr) return;
-      error_code ignored;
-      s.connecting->cancel(ignored);
-    });
-    s.upstream = co_await ConnectUpstream(s.host, worker_.tls(), &s.connecting, s.cluster);
-    deadline.cancel();
-    s.connecting = nullptr;
-    if (!s.upstream) failed = s.host;
-  }
-  if (!s.upstream) {
-    LocalReply(s, 503, "upstream connect error\n", s.host ? kUpstreamConnectFailure
-                                                          : kNoHealthyUpstream);
-    co_return;
-  }
-  // The route timeout (or the gRPC deadline) runs from now to the response head.
-  const absl::Duration timeout = s.timeout;
-  asio::steady_timer route_timer(owner_.client_.socket().get_executor());
-  if (timeout > absl::ZeroDuration() && timeout != absl::InfiniteDuration()) {
-    route_timer.expires_after(absl::ToChronoNanoseconds(timeout));
-    route_timer.async_wait([&s, alive = std::weak_ptr<bool>(alive_)](error_code ec) {
-      if (ec || alive.expired() || s.response_head_at != SteadyTime{}) return;
-      s.timed_out = true;
-      if (s.upstream) s.upstream->stream.Cancel();
-    });
-  }
-  co_await (SendRequestBody(s) && StreamResponse(s));
-  route_timer.cancel();
-  if (s.status == 0 && !s.gone) {
-    if (s.timed_out) {
-      LocalReply(s, 504, "upstream request timeout\n", kUpstreamTimeout);
-    } else {
-      LocalReply(s, 503, "upstream reset before headers\n", kUpstreamTermination);
+    ++s.host->stats->rq_total;
+    ++s.host->active_requests;
+    if (attempt > 0) {  // the body again, from the start
+      s.body.insert(0, s.replay);
+      s.replay.clear();
+    }
+    s.fired = Stream::Fired::kNone;
+    s.held = false;
+    s.sent = false;
+    s.upstream_failed = false;
+    s.got_response_bytes = false;
+    s.up_closed = false;
+    s.up_error = 0;
+    s.response_head_at = SteadyTime{};
+    s.try_deadline = s.retry.deadline();
+    if (const absl::Duration per_try = admission.retry->per_try_timeout;
+        per_try > absl::ZeroDuration()) {
+      s.try_deadline = std::min(s.try_deadline, std::chrono::steady_clock::now() +
+                                                    absl::ToChronoNanoseconds(per_try));
+    }
+    const TryEnd end = http2 ? co_await TryH2(s, fields) : co_await TryH1(s, text);
+    --s.host->active_requests;
+    switch (end) {
+      case TryEnd::kAnswered:
+        RecordTry(s, OutcomeOfStatus(s.status));
+        if (attempt > 0) ++cstats.rq_retry_success;
+        if (!s.mirrored && s.body_end) MaybeMirror(s, admission, target);
+        co_return;
+      case TryEnd::kOverflow:
+        ++cstats.rq_overflow;
+        LocalReply(s, 503, "upstream overflow\n", kUpstreamOverflow);
+        co_return;
+      case TryEnd::kHeld:
+        RecordTry(s, OutcomeOfStatus(s.held_status));
+        break;
+      case TryEnd::kFailed: {
+        RecordTry(s, s.failure == TryFailure::kConnect ? Outcome::kConnectFailure
+                     : s.failure == TryFailure::kPerTryTimeout ||
+                             s.failure == TryFailure::kRouteTimeout
+                         ? Outcome::kTimeout
+                         : Outcome::kReset);
+        const bool replayable = s.body_end && s.replay_ok;
+        if (s.gone || !((!s.sent || replayable) && s.retry.RetryFailure(s.failure, s.sent))) {
+          switch (s.failure) {
+            case TryFailure::kConnect:
+              LocalReply(s, 503, "upstream connect error\n", kUpstreamConnectFailure);
+              break;
+            case TryFailure::kPerTryTimeout:
+            case TryFailure::kRouteTimeout:
+              LocalReply(s, 504, "upstream request timeout\n", kUpstreamTimeout);
+              break;
+            case TryFailure::kRefusedStream:
+            case TryFailure::kReset:
+              s.upstream_failed = true;
+              LocalReply(s, 503, "upstream reset before headers\n", kUpstreamTermination);
+              break;
+          }
+          co_return;
+        }
+        break;
+      }
+    }
+    // Retry: after a jittered wait, on another host when there is one.
+    previous = s.host;
+    const absl::Duration wait = s.retry.Backoff(attempt + 1);
+    if (wait > absl::ZeroDuration()) {
+      asio::steady_timer t(owner_.client_.socket().get_executor(),
+                           absl::ToChronoNanoseconds(wait));
+      (void)co_await t.async_wait(kTuple);
     }
   }
-  if (s.upstream && s.response_complete && !s.upstream_failed && s.body_end &&
-      s.parser && s.parser->keep_alive() && !s.parser->need_eof()) {
-    HostPool::Release(std::move(s.upstream), std::chrono::steady_clock::now());
+}
+
+asio::awaitable<H2Session::TryEnd> H2Session::TryH1(Stream& s, const std::string& head) {
+  const auto ex = owner_.client_.socket().get_executor();
+  s.upstream = s.host->TakeIdle(std::chrono::steady_clock::now());
+  bool reused = s.upstream != nullptr;
+  for (;;) {
+    if (!s.upstream) {
+      ClusterState* cluster = worker_.clusters().Find(s.cluster);
+      if (cluster == nullptr) {
+        s.failure = TryFailure::kConnect;
+        co_return TryEnd::kFailed;
+      }
+      if (cluster->stats().cx_active >= static_cast<int64_t>(cluster->limits().max_connections)) {
+        co_return TryEnd::kOverflow;
+      }
+      asio::steady_timer deadline(ex, absl::ToChronoNanoseconds(s.host->connect_timeout));
+      deadline.async_wait([&s, alive = std::weak_ptr<bool>(alive_)](error_code ec) {
+        if (ec || alive.expired() || s.connecting == nullptr) return;
+        error_code ignored;
+        s.connecting->cancel(ignored);
+      });
+      s.upstream = co_await ConnectUpstream(s.host, worker_.tls(), &s.connecting, s.cluster);
+      deadline.cancel();
+      s.connecting = nullptr;
+      if (!s.upstream) {
+        s.failure = TryFailure::kConnect;
+        co_return TryEnd::kFailed;
+      }
+    }
+    s.sent = true;
+    s.to_upstream = head;
+    // This try's deadline (per-try timeout, or the route's) to the response head.
+    asio::steady_timer timer(ex);
+    if (s.try_deadline != SteadyTime::max()) {
+      timer.expires_at(s.try_deadline);
+      timer.async_wait([&s, alive = std::weak_ptr<bool>(alive_)](error_code ec) {
+        if (ec || alive.expired() || s.response_head_at != SteadyTime{}) return;
+        s.fired = s.try_deadline < s.retry.deadline() ? Stream::Fired::kPerTry
+                                                      : Stream::Fired::kRoute;
+        if (s.upstream) s.upstream->stream.Cancel();
+      });
+    }
+    co_await (SendRequestBody(s) && StreamResponse(s));
+    timer.cancel();
+    if (s.held) {
+      s.upstream.reset();  // the held answer goes with its connection
+      co_return TryEnd::kHeld;
+    }
+    if (s.status != 0) {
+      if (s.upstream && s.response_complete && !s.upstream_failed && s.body_end && s.parser &&
+          s.parser->keep_alive() && !s.parser->need_eof()) {
+        HostPool::Release(std::move(s.upstream), std::chrono::steady_clock::now());
+      }
+      s.upstream.reset();
+      co_return TryEnd::kAnswered;
+    }
+    s.upstream.reset();
+    if (s.fired != Stream::Fired::kNone) {
+      s.failure = s.fired == Stream::Fired::kPerTry ? TryFailure::kPerTryTimeout
+                                                    : TryFailure::kRouteTimeout;
+      co_return TryEnd::kFailed;
+    }
+    // A pooled connection the upstream had closed (nothing came back): the request goes once
+    // more on a fresh connection to the same host. Not a retry.
+    if (reused && !s.got_response_bytes && !s.gone && s.body_end && s.replay_ok) {
+      reused = false;
+      ++s.host->stats->rq_retry_stale;
+      s.body.insert(0, s.replay);
+      s.replay.clear();
+      s.upstream_failed = false;
+      continue;
+    }
+    s.failure = TryFailure::kReset;
+    co_return TryEnd::kFailed;
   }
-  s.upstream.reset();
+}
+
+bool H2Session::HoldForRetry(Stream& s, int status, int grpc_code) {
+  if (s.gone || !s.body_end || !s.replay_ok) return false;  // cannot send it again
+  if (!s.retry.RetryAnswer(status, grpc_code)) return false;
+  s.held = true;
+  s.held_status = status;
+  return true;
+}
+
+void H2Session::RecordTry(Stream& s, Outcome outcome) {
+  ClusterState* c = worker_.clusters().Find(s.cluster);
+  if (c == nullptr) return;
+  if (outcome == Outcome::kTimeout && s.failure == TryFailure::kPerTryTimeout) {
+    ++c->stats().rq_per_try_timeout;
+  }
+  if (!c->config().outlier.has_value()) return;
+  c->RecordOutcome(s.host.get(), outcome, ToNanos(std::chrono::steady_clock::now()));
+}
+
+void H2Session::MaybeMirror(Stream& s, const Admission& admission, absl::string_view target) {
+  if (s.mirrored || admission.route == nullptr || admission.route->mirrors.empty()) return;
+  s.mirrored = true;
+  // The copy goes as HTTP/1.1 with the whole body (kept for replay): it must have fit.
+  const bool whole = s.body_end && s.replay_ok &&
+                     s.replay.size() + s.body.size() <= s.replay_limit;
+  for (const auto& m : admission.route->mirrors) {
+    if (!worker_.Chance(m.percent)) continue;
+    if (!whole) {
+      if (auto* c = worker_.clusters().Find(m.cluster)) ++c->stats().rq_mirror_dropped;
+      continue;
+    }
+    const std::string body = s.replay + s.body;
+    http::RequestHead head = s.req;
+    head.version = 11;
+    head.headers.Remove("content-length");
+    head.headers.Remove("te");
+    if (!body.empty() || s.has_body) head.headers.Set("content-length", absl::StrCat(body.size()));
+    std::string copy;
+    WriteUpstreamHead(head, target, false, admission.route,
+                      ProxyHeaders{s.forwarded_for, s.request_id, s.trace.lines,
+                                   owner_.inbound_ ? absl::string_view()
+                                                   : worker_.source_headers(),
+                                   {}},
+                      &copy, "-shadow");
+    copy += body;
+    SendMirror(worker_, m.cluster, std::move(copy), s.req.method == "HEAD", s.timeout);
+  }
 }
 
 asio::awaitable<void> H2Session::SendRequestBody(Stream& s) {
@@ -449,20 +626,20 @@ asio::awaitable<void> H2Session::SendRequestBody(Stream& s) {
   enc.Reset(s.req.headers.Get("content-length") ? http::Framing::kContentLength
                                                 : http::Framing::kChunked,
             &framed);
+  bool finished = !s.has_body;
   // The head goes first, with whatever body is already here. Conditions are checked again after
   // every write: data may arrive while a write is in progress.
   std::string out = std::move(s.to_upstream);
   for (;;) {
     if (!s.body.empty()) {
-      const size_t n = s.body.size();
       if (s.has_body) enc.Data(s.body);
-      s.body.clear();
-      codec_.Consume(s.id, n);  // the client may send that much more
-      Flush();
+      KeepForReplay(s);
     }
-    if (s.body_end && s.has_body) {
-      enc.Finish(http::HeaderMap());
-      s.has_body = false;
+    if (s.body_end && !finished) {
+      http::HeaderMap trailers;
+      for (const auto& t : s.req_trailers) trailers.Add(t.name, t.value);
+      enc.Finish(trailers);
+      finished = true;
     }
     out += framed;
     framed.clear();
@@ -476,8 +653,25 @@ asio::awaitable<void> H2Session::SendRequestBody(Stream& s) {
       }
       continue;
     }
-    if (s.body_end || s.gone) co_return;
+    if (s.body_end || s.gone || s.held) co_return;
     co_await Wait(s.body_wake);
+  }
+}
+
+void H2Session::KeepForReplay(Stream& s) {
+  // What was sent is kept for a retry while it fits the policy's limit; the client may send as
+  // much again once it is on its way.
+  if (s.replay_ok && s.replay.size() + s.body.size() <= s.replay_limit) {
+    s.replay += s.body;
+  } else {
+    s.replay_ok = false;
+    s.replay.clear();
+  }
+  s.body.clear();
+  if (s.client_unacked > 0) {
+    codec_.Consume(s.id, s.client_unacked);
+    s.client_unacked = 0;
+    Flush();
   }
 }
 
@@ -502,6 +696,7 @@ asio::awaitable<bool> H2Session::ReadResponseHead(Stream& s) {
       }
       auto [ec, n] = co_await s.upstream->stream.ReadSome(in.prepare(kReadSize));
       if (ec) co_return false;
+      s.got_response_bytes = true;
       in.commit(n);
     }
     if (s.resp.status >= 100 && s.resp.status < 200) continue;  // interim answers are dropped
@@ -515,6 +710,10 @@ asio::awaitable<void> H2Session::StreamResponse(Stream& s) {
     co_return;
   }
   s.response_head_at = std::chrono::steady_clock::now();
+  if (HoldForRetry(s, s.resp.status, -1)) {
+    s.upstream->stream.Cancel();  // ends the request body's writer too
+    co_return;
+  }
   s.status = s.resp.status;
   if (s.gone) co_return;
   // The response head: connection-specific headers have no place in HTTP/2.

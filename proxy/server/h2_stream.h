@@ -11,6 +11,7 @@
 #include "proxy/http/http1_codec.h"
 #include "proxy/server/h2_session.h"
 #include "proxy/server/request_trace.h"
+#include "proxy/server/retry_gate.h"
 #include "proxy/upstream/h2_upstream.h"
 
 namespace outrigger::proxy {
@@ -25,9 +26,11 @@ struct H2Session::Stream {
         window_wake(ex, boost::asio::steady_timer::time_point::max()) {}
   int32_t id;
   http::RequestHead req;
-  std::string body;  // request data received, not yet sent upstream
+  std::string body;  // request data received, not yet sent upstream (or to send again)
   bool body_end = false;
-  bool has_body = false;
+  bool has_body = false;      // the request has a body (HEADERS did not end the stream)
+  http2::Headers req_trailers;  // the client's trailers, passed on with the body's end
+  size_t client_unacked = 0;  // request data received, not yet acknowledged to the client
   bool gone = false;  // reset by the client, or the connection ended
   // Two waiters, two timers (re-arming one timer cancels its other waiter).
   boost::asio::steady_timer body_wake;    // request data arrived, or the stream ended
@@ -47,9 +50,21 @@ struct H2Session::Stream {
   std::string resp_out;  // response body bytes read, to hand to the codec
   std::optional<http::ResponseParser> parser;
   std::string to_upstream;
-  int status = 0;
+  int status = 0;  // the answer the client got (0: none yet)
   uint16_t flags = 0;
-  bool timed_out = false;
+  // Tries (retries: retry_gate.h). The body sent so far is kept for a retry while it fits.
+  RetryGate retry;
+  std::string replay;  // replay + body == all request data received, while replay_ok
+  size_t replay_limit = 0;
+  bool replay_ok = true;
+  enum class Fired { kNone, kPerTry, kRoute } fired = Fired::kNone;  // this try's deadline
+  SteadyTime try_deadline = SteadyTime::max();
+  TryFailure failure = TryFailure::kReset;  // why this try ended without an answer
+  bool sent = false;            // this try sent request bytes (or opened a stream)
+  bool held = false;            // this try's answer is held back: it is retried
+  int held_status = 0;          // ... its status
+  bool got_response_bytes = false;  // HTTP/1.1 upstream: this try's connection answered at all
+  bool mirrored = false;
   bool upstream_failed = false;
   bool response_complete = false;
   SteadyTime start;
@@ -60,7 +75,7 @@ struct H2Session::Stream {
   std::string forwarded_for;    // x-forwarded-for sent upstream
   std::string source_workload;  // inbound: who calls (metrics labels)
   std::string source_version;
-  // HTTP/2 upstream (ForwardH2).
+  // HTTP/2 upstream (TryH2).
   struct Sink : H2Upstream::Owner {
     H2Session* session = nullptr;
     Stream* stream = nullptr;
@@ -80,7 +95,7 @@ struct H2Session::Stream {
   std::string grpc_status;   // from the response's trailers (or a trailers-only answer)
   bool grpc = false;         // content-type application/grpc: local answers speak gRPC
   RequestTrace trace;
-  absl::Duration timeout = absl::ZeroDuration();  // to the response head; 0: none
+  absl::Duration timeout = absl::ZeroDuration();  // to the response head, every try; 0: none
 };
 
 }  // namespace outrigger::proxy

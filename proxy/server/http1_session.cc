@@ -282,11 +282,9 @@ void Http1Session::BeginRequest() {
   authz_note_.clear();
   counted_active_ = false;
   host_active_ = false;
-  retry_active_ = false;
   retry_pending_ = false;
   connect_failed_ = false;
   mirrored_ = false;
-  retries_ = 0;
   hash_.reset();
   replay_.clear();
   replay_ok_ = false;
@@ -388,6 +386,7 @@ asio::awaitable<bool> Http1Session::HandleRequest() {
   ewma_decay_ = cluster->config().ewma_decay;
   outlier_detection_ = cluster->config().outlier.has_value();
   cluster->retry_budget().RecordRequest(ToNanos(now));
+  retry_gate_.Begin(worker_, *retry_, cluster_name_, *cstats_, req_.method, &flags_);
   ComputeHash(cluster->config());
   if (cluster->config().http2 && upgrade_.empty()) {
     co_return co_await ForwardOverH2(target);  // http1_session_h2.cc
@@ -457,7 +456,7 @@ asio::awaitable<bool> Http1Session::HandleRequest() {
                                     kUpstreamOverflow, !request_complete_);
     }
     if (result == TryResult::kHead) {
-      RecordTry(StatusOutcome(resp_.status));
+      RecordTry(OutcomeOfStatus(resp_.status));
       if (ShouldRetryStatus(resp_.status)) {
         upstream_.reset();  // the answer is dropped with its connection
         EndTry();
@@ -607,6 +606,7 @@ void Http1Session::AwaitResponse() {
     // The route timeout covers every try, from the moment the whole request was received.
     response_deadline_ = Deadline(now, route_timeout_);
     response_deadline_set_ = true;
+    retry_gate_.set_deadline(response_deadline_);
   }
   try_deadline_ = Deadline(now, retry_->per_try_timeout);
   phase_ = Phase::kAwaitingResponse;
@@ -720,7 +720,7 @@ asio::awaitable<void> Http1Session::PumpResponse(bool head_already_read) {
     const int64_t now_ns = ToNanos(response_head_at_);
     host_->ewma.Observe(now_ns - ToNanos(try_start_), now_ns,
                         absl::ToInt64Nanoseconds(ewma_decay_));
-    RecordTry(StatusOutcome(resp_.status));
+    RecordTry(OutcomeOfStatus(resp_.status));
     if (ShouldRetryStatus(resp_.status)) {
       retry_pending_ = true;
       co_return;
@@ -902,6 +902,7 @@ void Http1Session::FinishRequest() {
   if (trace_.sampled) RecordSpan(ms);
   if (worker_.ShouldLog(status_, flags_)) LogRequest(ms);
   EndTry();
+  retry_gate_.EndTry();  // a retry's place in the max_retries breaker
   if (counted_active_) --cstats_->rq_active;
   counted_active_ = false;
   host_.reset();

@@ -20,6 +20,7 @@
 #include "proxy/net/transport.h"
 #include "proxy/server/message_heads.h"
 #include "proxy/server/request_trace.h"
+#include "proxy/server/retry_gate.h"
 #include "proxy/server/worker.h"
 
 namespace outrigger::proxy {
@@ -71,15 +72,13 @@ class Http1Session : public std::enable_shared_from_this<Http1Session> {
   awaitable<bool> HandleRequest();
   awaitable<TryResult> TryOnce(const CircuitBreakerConfig& limits);
   awaitable<std::unique_ptr<UpstreamConnection>> Connect();
-  // Retry decisions; MayRetry also takes the retry from the breaker and the budget.
+  // Retry decisions (retry_gate.h), which also take the retry from the breaker and the budget.
   bool ShouldRetryStatus(int status);
   bool ShouldRetryFailure(Outcome outcome, bool sent);
-  bool MayRetry(bool sent);
   awaitable<void> Backoff(int retry);
-  static Outcome StatusOutcome(int status);
   Outcome FailureOutcome() const;
   void RecordTry(Outcome outcome);  // outlier detection
-  void EndTry();                    // the try's host and retry gauges
+  void EndTry();                    // the try's host gauge
   void AwaitResponse();             // phase and deadlines while waiting for a response head
   bool Chance(double percent);
   void ComputeHash(const ClusterConfig& cluster);
@@ -164,14 +163,13 @@ class Http1Session : public std::enable_shared_from_this<Http1Session> {
   size_t replay_limit_ = 0;
   size_t head_size_ = 0;
   bool replay_ok_ = false;
-  uint32_t retries_ = 0;
+  RetryGate retry_gate_;
   SteadyTime try_start_;
   SteadyTime response_deadline_ = SteadyTime::max();  // route timeout, over every try
   bool response_deadline_set_ = false;
   SteadyTime try_deadline_ = SteadyTime::max();
   bool counted_active_ = false;  // counted in cstats_->rq_active
   bool host_active_ = false;     // counted in host_->active_requests
-  bool retry_active_ = false;    // counted in cstats_->rq_retry_active
   bool retry_pending_ = false;   // a retriable answer came while streaming: retry
   bool connect_failed_ = false;
   bool mirrored_ = false;

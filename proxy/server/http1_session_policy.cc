@@ -9,7 +9,6 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
-#include "filters/retry/backoff.h"
 #include "proxy/server/http1_session.h"
 #include "proxy/server/message_heads.h"
 #include "proxy/server/mirror.h"
@@ -68,12 +67,6 @@ std::optional<absl::string_view> Http1Session::CookieValue(absl::string_view nam
   return found;
 }
 
-Outcome Http1Session::StatusOutcome(int status) {
-  if (status == 502 || status == 503 || status == 504) return Outcome::kGatewayError;
-  if (status >= 500) return Outcome::kServerError;
-  return Outcome::kSuccess;
-}
-
 Outcome Http1Session::FailureOutcome() const {
   if (fired_ == Fired::kPerTry || fired_ == Fired::kResponse) return Outcome::kTimeout;
   if (fired_ == Fired::kConnect) return Outcome::kConnectFailure;
@@ -93,73 +86,31 @@ void Http1Session::EndTry() {
     --host_->active_requests;
     host_active_ = false;
   }
-  if (retry_active_) {
-    --cstats_->rq_retry_active;
-    retry_active_ = false;
-  }
 }
 
 bool Http1Session::ShouldRetryStatus(int status) {
-  if (!retry_->RetriableStatus(status) || !request_complete_ || !replay_ok_) return false;
-  return MayRetry(/*sent=*/true);
+  if (!request_complete_ || !replay_ok_) return false;
+  return retry_gate_.RetryAnswer(status, /*grpc_code=*/-1);
 }
 
 bool Http1Session::ShouldRetryFailure(Outcome outcome, bool sent) {
-  const router::RetryPolicy& p = *retry_;
-  bool condition = false;
+  if (client_failed_) return false;
   switch (outcome) {
     case Outcome::kConnectFailure:
-      condition = p.on_connect_failure;
-      break;
+      return retry_gate_.RetryFailure(TryFailure::kConnect, sent);
     case Outcome::kReset:
-      condition = p.on_reset;
-      break;
+      return retry_gate_.RetryFailure(TryFailure::kReset, sent);
     case Outcome::kTimeout:
       // An overall (route) timeout ends the request; a per-try timeout may be retried.
-      condition = fired_ == Fired::kPerTry && (p.on_5xx || p.on_gateway_error || p.on_reset);
-      break;
+      return retry_gate_.RetryFailure(
+          fired_ == Fired::kPerTry ? TryFailure::kPerTryTimeout : TryFailure::kRouteTimeout, sent);
     default:
-      break;
+      return false;
   }
-  if (!condition || client_failed_) return false;
-  return MayRetry(sent);
-}
-
-bool Http1Session::MayRetry(bool sent) {
-  if (sent && !http::IsIdempotent(req_.method) && !retry_->retry_non_idempotent) return false;
-  if (retries_ >= retry_->num_retries) {
-    if (retry_->num_retries > 0) {
-      ++cstats_->rq_retry_limit_exceeded;
-      if (retry_->configured) flags_ |= kRetryLimitExceeded;
-    }
-    return false;
-  }
-  const auto now = std::chrono::steady_clock::now();
-  if (now >= response_deadline_) return false;
-  ClusterState* cluster = worker_.clusters().Find(cluster_name_);
-  if (cluster == nullptr) return false;
-  if (cstats_->rq_retry_active >= static_cast<int64_t>(cluster->limits().max_retries)) {
-    ++cstats_->rq_retry_overflow;
-    return false;
-  }
-  if (!cluster->retry_budget().TryWithdraw(ToNanos(now))) {
-    ++cstats_->rq_retry_budget_exhausted;
-    return false;
-  }
-  ++retries_;
-  ++cstats_->rq_retry;
-  ++cstats_->rq_retry_active;
-  retry_active_ = true;
-  return true;
 }
 
 asio::awaitable<void> Http1Session::Backoff(int retry) {
-  absl::Duration wait = retry::FullJitterBackoff(retry, retry_->base_interval,
-                                                 retry_->max_interval, worker_.Random());
-  const auto now = std::chrono::steady_clock::now();
-  if (response_deadline_ != SteadyTime::max()) {
-    wait = std::min(wait, absl::FromChrono(response_deadline_ - now));
-  }
+  const absl::Duration wait = retry_gate_.Backoff(retry);
   phase_ = Phase::kBackoff;
   deadline_ = SteadyTime::max();
   if (wait <= absl::ZeroDuration()) co_return;

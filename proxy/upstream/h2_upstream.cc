@@ -36,7 +36,7 @@ bool H2Upstream::usable() const { return !dead_ && !goaway_ && codec_.alive(); }
 int32_t H2Upstream::Open(const http2::Headers& headers, bool end_stream, Owner* owner) {
   if (!usable()) return -1;
   const int32_t id = codec_.SubmitRequest(headers, end_stream);
-  if (id > 0) owners_[id] = owner;
+  if (id > 0) owners_[id] = Entry{owner, 0};
   Flush();
   return id;
 }
@@ -46,18 +46,33 @@ void H2Upstream::SendData(int32_t stream, absl::string_view data, bool end) {
   Flush();
 }
 
+void H2Upstream::SendTrailers(int32_t stream, const http2::Headers& trailers) {
+  (void)codec_.SendTrailers(stream, trailers);
+  Flush();
+}
+
 void H2Upstream::Reset(int32_t stream, uint32_t error_code) {
   codec_.ResetStream(stream, error_code);
   Flush();
 }
 
 void H2Upstream::Consume(int32_t stream, size_t n) {
-  codec_.Consume(stream, n);
+  if (auto it = owners_.find(stream); it != owners_.end()) {
+    it->second.unconsumed -= std::min(n, it->second.unconsumed);
+  }
+  codec_.Consume(stream, n);  // after the stream closed too: the connection's window
   Flush();
 }
 
 void H2Upstream::Detach(int32_t stream) {
-  if (owners_.erase(stream) > 0 && !dead_) Reset(stream, http2::kCancel);
+  auto it = owners_.find(stream);
+  if (it == owners_.end()) return;
+  const Entry e = it->second;
+  owners_.erase(it);
+  if (dead_) return;
+  if (e.owner != nullptr) codec_.ResetStream(stream, http2::kCancel);
+  if (e.unconsumed > 0) codec_.Consume(stream, e.unconsumed);
+  Flush();
 }
 
 void H2Upstream::Close() {
@@ -69,7 +84,7 @@ void H2Upstream::Close() {
 
 H2Upstream::Owner* H2Upstream::OwnerOf(int32_t id) {
   auto it = owners_.find(id);
-  return it == owners_.end() ? nullptr : it->second;
+  return it == owners_.end() ? nullptr : it->second.owner;
 }
 
 void H2Upstream::OnHeaders(int32_t id, http2::Headers headers, bool end_stream) {
@@ -77,11 +92,13 @@ void H2Upstream::OnHeaders(int32_t id, http2::Headers headers, bool end_stream) 
 }
 
 void H2Upstream::OnData(int32_t id, absl::string_view data) {
-  if (Owner* o = OwnerOf(id)) {
-    o->OnUpstreamData(data);
-  } else {
+  auto it = owners_.find(id);
+  if (it == owners_.end() || it->second.owner == nullptr) {
     codec_.Consume(id, data.size());  // nobody wants it
+    return;
   }
+  it->second.unconsumed += data.size();
+  it->second.owner->OnUpstreamData(data);
 }
 
 void H2Upstream::OnTrailers(int32_t id, http2::Headers trailers) {
@@ -94,9 +111,9 @@ void H2Upstream::OnEndStream(int32_t id) {
 
 void H2Upstream::OnStreamClose(int32_t id, uint32_t error_code) {
   auto it = owners_.find(id);
-  if (it == owners_.end()) return;
-  Owner* o = it->second;
-  owners_.erase(it);
+  if (it == owners_.end() || it->second.owner == nullptr) return;
+  Owner* o = it->second.owner;
+  it->second.owner = nullptr;  // the entry stays for its unconsumed bytes until Detach
   o->OnUpstreamClose(error_code);
 }
 
@@ -113,7 +130,9 @@ void H2Upstream::Fail() {
   writer_wake_.cancel();
   auto owners = std::move(owners_);
   owners_.clear();
-  for (auto& [id, o] : owners) o->OnUpstreamClose(http2::kInternalError);
+  for (auto& [id, e] : owners) {
+    if (e.owner != nullptr) e.owner->OnUpstreamClose(http2::kInternalError);
+  }
 }
 
 asio::awaitable<void> H2Upstream::Reader(std::shared_ptr<H2Upstream> self) {
@@ -150,7 +169,9 @@ asio::awaitable<void> H2Upstream::Writer(std::shared_ptr<H2Upstream> self) {
     if (ec) break;
     // Owners with request data waiting may send more.
     std::vector<Owner*> owners;
-    for (auto& [id, o] : owners_) owners.push_back(o);
+    for (auto& [id, e] : owners_) {
+      if (e.owner != nullptr) owners.push_back(e.owner);
+    }
     for (Owner* o : owners) o->OnUpstreamWritable();
   }
   Fail();

@@ -43,10 +43,15 @@ class H2Upstream : public http2::Codec::Events,
   // Opens a stream; < 0 when the connection cannot take one.
   int32_t Open(const http2::Headers& headers, bool end_stream, Owner* owner);
   void SendData(int32_t stream, absl::string_view data, bool end);
+  // Ends the request with trailers (after any data sent).
+  void SendTrailers(int32_t stream, const http2::Headers& trailers);
   void Reset(int32_t stream, uint32_t error_code);
+  // The owner passed on `n` response bytes: the peer may send that much more.
   void Consume(int32_t stream, size_t n);
   size_t Queued(int32_t stream) const { return codec_.Queued(stream); }
-  // The owner is going away: the stream is reset if still open; no more callbacks for it.
+  // The owner is done with the stream, whether or not it closed: the stream is reset if still
+  // open, response bytes never Consume()d go back to the connection's window, and no more
+  // callbacks come. Every Open is ended by one Detach.
   void Detach(int32_t stream);
   void Close();
 
@@ -65,7 +70,11 @@ class H2Upstream : public http2::Codec::Events,
 
   std::unique_ptr<UpstreamConnection> conn_;
   http2::Codec codec_;
-  absl::flat_hash_map<int32_t, Owner*> owners_;
+  struct Entry {
+    Owner* owner = nullptr;  // null once the stream closed (until Detach)
+    size_t unconsumed = 0;   // response bytes delivered, not yet Consume()d
+  };
+  absl::flat_hash_map<int32_t, Entry> owners_;
   boost::asio::steady_timer writer_wake_;
   bool dead_ = false;
   bool goaway_ = false;

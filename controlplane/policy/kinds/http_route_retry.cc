@@ -14,8 +14,18 @@
 namespace outrigger::policy {
 namespace {
 
-constexpr absl::string_view kRetryOn[] = {"5xx", "gateway-error", "connect-failure", "reset",
-                                          "retriable-status-codes"};
+// HTTP conditions, then the gRPC codes of a trailers-only answer (Envoy's and Istio's names).
+constexpr absl::string_view kRetryOn[] = {"5xx",
+                                          "gateway-error",
+                                          "connect-failure",
+                                          "reset",
+                                          "refused-stream",
+                                          "retriable-status-codes",
+                                          "cancelled",
+                                          "deadline-exceeded",
+                                          "internal",
+                                          "resource-exhausted",
+                                          "unavailable"};
 constexpr int64_t kMaxAttempts = 10;
 // Bodies are held in memory for replay, per request: keep that bounded.
 constexpr int64_t kMaxRetryBodyBytes = 64 << 20;

@@ -106,7 +106,7 @@ TEST_CASE("HTTPRoute retry, backendRequest, mirrors and extension filters load",
       attempts: 2
       backoff: 25ms
       maxBackoff: 1s
-      retryOn: [gateway-error, connect-failure]
+      retryOn: [gateway-error, connect-failure, unavailable, refused-stream]
       retryNonIdempotent: true
       maxRetryBodyBytes: 131072
     timeouts: {request: 2s, backendRequest: 500ms}
@@ -140,7 +140,8 @@ TEST_CASE("HTTPRoute retry, backendRequest, mirrors and extension filters load",
   CHECK(r0.retry->attempts == 2u);
   CHECK(r0.retry->backoff == absl::Milliseconds(25));
   CHECK(r0.retry->max_backoff == absl::Seconds(1));
-  CHECK(r0.retry->retry_on == std::vector<std::string>{"gateway-error", "connect-failure"});
+  CHECK(r0.retry->retry_on == std::vector<std::string>{"gateway-error", "connect-failure",
+                                                       "unavailable", "refused-stream"});
   CHECK(r0.retry->retry_non_idempotent);
   CHECK(r0.retry->max_retry_body_bytes == 131072u);
   CHECK(r0.timeouts.backend_request == absl::Milliseconds(500));

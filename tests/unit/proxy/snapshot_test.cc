@@ -161,6 +161,56 @@ routes: [{name: r, virtual_hosts: [{domains: ["*"], routes: [{route: {cluster: a
   CHECK_FALSE(defaults.on_reset);
   CHECK_FALSE(defaults.RetriableStatus(503));
   CHECK_FALSE(defaults.configured);
+  CHECK(defaults.on_refused_stream);  // nothing was processed: as safe as a connect failure
+  CHECK_FALSE(defaults.RetriableGrpc(14));
+}
+
+TEST_CASE("gRPC codes and refused streams as retry conditions", "[config]") {
+  auto snap = FromYaml(R"(
+listeners: [{name: out, address: "127.0.0.1:0", route_config: r}]
+clusters: [{name: a, endpoints: [{address: "127.0.0.1:1"}]}]
+routes:
+  - name: r
+    virtual_hosts:
+      - domains: [grpc]
+        routes: [{route: {cluster: a, retry_policy: {retry_on: [unavailable, resource-exhausted]}}}]
+      - domains: [connect]
+        routes: [{route: {cluster: a, retry_policy: {retry_on: [connect-failure]}}}]
+      - domains: [refused]
+        routes: [{route: {cluster: a, retry_policy: {retry_on: [refused-stream, internal]}}}]
+      - domains: ["*"]
+        routes: [{route: {cluster: a, retry_policy: {num_retries: 2}}}]
+)");
+  REQUIRE(snap.ok());
+  const auto& routes = *(*snap)->listeners[0].routes;
+  const auto& grpc = routes.Match("grpc", "/")->retry;
+  CHECK(grpc.RetriableGrpc(14));
+  CHECK(grpc.RetriableGrpc(8));
+  CHECK_FALSE(grpc.RetriableGrpc(13));
+  CHECK_FALSE(grpc.RetriableGrpc(0));
+  CHECK_FALSE(grpc.RetriableGrpc(-1));
+  CHECK_FALSE(grpc.RetriableStatus(503));
+  CHECK_FALSE(grpc.on_refused_stream);  // only what is listed
+  CHECK(routes.Match("connect", "/")->retry.on_refused_stream);  // implied by connect-failure
+  const auto& refused = routes.Match("refused", "/")->retry;
+  CHECK(refused.on_refused_stream);
+  CHECK_FALSE(refused.on_connect_failure);
+  CHECK(refused.RetriableGrpc(13));
+  // retry_on not written: Istio's default, HTTP and gRPC.
+  const auto& defaults = routes.Match("other", "/")->retry;
+  CHECK(defaults.RetriableStatus(503));
+  CHECK(defaults.RetriableGrpc(14));
+  CHECK(defaults.RetriableGrpc(1));
+  CHECK_FALSE(defaults.RetriableGrpc(13));
+  CHECK(defaults.on_refused_stream);
+  CHECK_THAT(ErrorOf(R"(
+clusters: [{name: a}]
+routes: [{name: r, virtual_hosts: [{domains: ["*"], routes: [{route: {cluster: a,
+  retry_policy: {retry_on: [unavailable, not-found]}}}]}]}]
+)"), Catch::Contains("retry_policy.retry_on[1]: unknown condition 'not-found' (5xx, "
+                     "gateway-error, connect-failure, reset, refused-stream, "
+                     "retriable-status-codes, cancelled, deadline-exceeded, internal, "
+                     "resource-exhausted, unavailable)"));
 }
 
 TEST_CASE("bad traffic-management settings name the field", "[config]") {
