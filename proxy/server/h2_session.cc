@@ -537,7 +537,13 @@ asio::awaitable<H2Session::TryEnd> H2Session::TryH1(Stream& s, const std::string
         if (s.upstream) s.upstream->stream.Cancel();
       });
     }
-    co_await (SendRequestBody(s) && StreamResponse(s));
+    if (s.body_end && s.body.size() <= 64 * 1024) {
+      // The whole (small) request is here: send it, then read the answer, in this coroutine.
+      co_await SendRequestBody(s);
+      if (!s.upstream_failed) co_await StreamResponse(s);
+    } else {
+      co_await (SendRequestBody(s) && StreamResponse(s));
+    }
     timer.cancel();
     if (s.held) {
       s.upstream.reset();  // the held answer goes with its connection

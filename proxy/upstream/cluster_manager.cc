@@ -46,11 +46,18 @@ UpstreamConnection::~UpstreamConnection() {
   }
 }
 
+namespace {
+constexpr std::chrono::milliseconds kFreshIdle{20};
+}  // namespace
+
 std::unique_ptr<UpstreamConnection> HostPool::TakeIdle(SteadyTime now) {
   while (!idle.empty()) {
     std::unique_ptr<UpstreamConnection> c = std::move(idle.back());
     idle.pop_back();
     if (now - c->idle_since >= idle_timeout) continue;
+    // Back in the pool moments ago (the busy case): not worth a system call. Peers close idle
+    // connections after seconds, and a pooled connection found closed is replayed once anyway.
+    if (now - c->idle_since < kFreshIdle) return c;
     // The peer may have closed while the connection sat in the pool: a FIN (or stray bytes)
     // shows as readable. Only a connection with nothing to read is safe to reuse.
     char byte;
