@@ -128,6 +128,11 @@ void ClusterState::Tick(int64_t now_ns) {
 void ClusterState::CloseIdleOlderThan(SteadyTime cutoff) {
   for (auto& h : hosts_) {
     std::erase_if(h->idle, [&](const auto& c) { return c->idle_since <= cutoff; });
+    // The multiplexed HTTP/2 connection, when no stream used it for as long.
+    if (h->h2 && h->h2->idle_since() <= cutoff) {
+      h->h2->Close();
+      h->h2.reset();
+    }
   }
 }
 

@@ -21,7 +21,8 @@ H2Upstream::H2Upstream(std::unique_ptr<UpstreamConnection> connection)
     : conn_(std::move(connection)),
       codec_(http2::Codec::Role::kClient, this),
       writer_wake_(conn_->stream.socket().get_executor(),
-                   asio::steady_timer::time_point::max()) {}
+                   asio::steady_timer::time_point::max()),
+      idle_since_(std::chrono::steady_clock::now()) {}
 
 H2Upstream::~H2Upstream() = default;
 
@@ -69,6 +70,7 @@ void H2Upstream::Detach(int32_t stream) {
   if (it == owners_.end()) return;
   const Entry e = it->second;
   owners_.erase(it);
+  if (owners_.empty()) idle_since_ = std::chrono::steady_clock::now();
   if (dead_) return;
   if (e.owner != nullptr) codec_.ResetStream(stream, http2::kCancel);
   if (e.unconsumed > 0) codec_.Consume(stream, e.unconsumed);
@@ -78,8 +80,8 @@ void H2Upstream::Detach(int32_t stream) {
 void H2Upstream::Close() {
   if (dead_) return;
   codec_.Goaway();
-  Flush();
   goaway_ = true;
+  Flush();
 }
 
 H2Upstream::Owner* H2Upstream::OwnerOf(int32_t id) {
@@ -117,7 +119,10 @@ void H2Upstream::OnStreamClose(int32_t id, uint32_t error_code) {
   o->OnUpstreamClose(error_code);
 }
 
-void H2Upstream::OnGoaway(uint32_t, int32_t) { goaway_ = true; }
+void H2Upstream::OnGoaway(uint32_t, int32_t) {
+  goaway_ = true;
+  Flush();  // the writer ends the connection once no stream is left
+}
 
 void H2Upstream::Flush() { writer_wake_.cancel(); }
 
@@ -161,6 +166,7 @@ asio::awaitable<void> H2Upstream::Writer(std::shared_ptr<H2Upstream> self) {
     out.clear();
     if (!codec_.TakeOutput(&out).ok()) break;
     if (out.empty()) {
+      if (goaway_ && owners_.empty()) break;  // closing, and nothing left to send or hear
       writer_wake_.expires_at(asio::steady_timer::time_point::max());
       (void)co_await writer_wake_.async_wait(kTuple);
       continue;

@@ -4,7 +4,8 @@
 // is usable (open, no GOAWAY received, below the peer's stream limit). Each stream's owner hears
 // the answer through H2Upstream::Owner; flow control is end to end: the owner Consume()s response
 // data once the client took it. Reader and writer coroutines keep the connection alive while it
-// is open; when it fails, every open stream hears OnUpstreamClose.
+// is open; when it fails, every open stream hears OnUpstreamClose. A connection without streams
+// for the cluster's idle_timeout is closed by the worker's sweep (ClusterState::CloseIdleOlderThan).
 #ifndef OUTRIGGER_PROXY_UPSTREAM_H2_UPSTREAM_H_
 #define OUTRIGGER_PROXY_UPSTREAM_H2_UPSTREAM_H_
 
@@ -53,7 +54,10 @@ class H2Upstream : public http2::Codec::Events,
   // open, response bytes never Consume()d go back to the connection's window, and no more
   // callbacks come. Every Open is ended by one Detach.
   void Detach(int32_t stream);
+  // GOAWAY: open streams finish, none start; the connection ends once the last one is detached.
   void Close();
+  // Since when no stream has been open (SteadyTime::max() while one is).
+  SteadyTime idle_since() const { return owners_.empty() ? idle_since_ : SteadyTime::max(); }
 
  private:
   void OnHeaders(int32_t id, http2::Headers headers, bool end_stream) override;
@@ -76,8 +80,9 @@ class H2Upstream : public http2::Codec::Events,
   };
   absl::flat_hash_map<int32_t, Entry> owners_;
   boost::asio::steady_timer writer_wake_;
+  SteadyTime idle_since_;
   bool dead_ = false;
-  bool goaway_ = false;
+  bool goaway_ = false;  // sent or received: no new streams
 };
 
 }  // namespace outrigger::proxy

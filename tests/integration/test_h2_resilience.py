@@ -10,6 +10,8 @@
 #                    for an HTTP/2 client and an HTTP/1.1 client;
 #   flow control     400 answers of 20 kB over one upstream HTTP/2 connection (20 times its
 #                    1 MiB window): every byte given back to the window, nothing stalls;
+#   idle timeout     an upstream HTTP/2 connection without streams is closed after the
+#                    cluster's idle_timeout;
 #   trailers         an HTTP/2 client's request trailers reach an HTTP/1.1 upstream in the last
 #                    chunk;
 #   mirrors          an HTTP/2 client's requests copied to a mirror cluster (Host "-shadow").
@@ -198,6 +200,26 @@ def test_retries_to_http2_cluster():
     assert conns <= 2, f"{conns} upstream connections: one per host expected"
 
 
+def test_idle_http2_upstream_connection_closed():
+    """An upstream HTTP/2 connection with no stream for the cluster's idle_timeout is closed
+    (GOAWAY, then the socket); the next request opens a new one."""
+    echo = h.start_echo("app")
+    side = h.start_inbound_proxy(echo.address, concurrency=1)
+    proxy = _start(_config([_cluster("svc", [side.addr["inbound"]], upstream_protocol="HTTP2",
+                                     idle_timeout="1s")],
+                           [_vhost("all", ["*"], "svc")]))
+    addr = proxy.addr["outbound"]
+    assert h.http_request(addr, "/one").status == 200
+    assert _metric(proxy, "outrigger_upstream_cx_active", cluster="svc") == 1
+    t0 = time.monotonic()
+    h.poll_until(lambda: _metric(proxy, "outrigger_upstream_cx_active", cluster="svc") == 0, 10,
+                 "the idle HTTP/2 connection closed", interval=0.1)
+    print(f"    idle HTTP/2 upstream connection closed after {time.monotonic() - t0:.1f} s "
+          "(idle_timeout 1s, swept every second)")
+    assert h.http_request(addr, "/two").status == 200
+    assert _metric(proxy, "outrigger_upstream_cx_total", cluster="svc") == 2
+
+
 class _ChunkRecorder:
     """A loopback HTTP/1.1 server that reads one chunked request whole (to its last chunk and
     trailers), keeps the raw bytes, and answers 200."""
@@ -283,6 +305,7 @@ if __name__ == "__main__":
         test_http2_client_retries_to_http1_upstream,
         test_http2_per_try_timeout,
         test_retries_to_http2_cluster,
+        test_idle_http2_upstream_connection_closed,
         test_http2_request_trailers_reach_http1_upstream,
         test_http2_requests_are_mirrored,
     ])
