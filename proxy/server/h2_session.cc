@@ -19,6 +19,7 @@
 #include "proxy/server/http1_session.h"
 #include "proxy/server/message_heads.h"
 #include "proxy/server/mirror.h"
+#include "proxy/server/request_record.h"
 #include "proxy/upstream/connector.h"
 #include "xds/common/log.h"
 
@@ -510,15 +511,7 @@ asio::awaitable<H2Session::TryEnd> H2Session::TryH1(Stream& s, const std::string
       if (cluster->stats().cx_active >= static_cast<int64_t>(cluster->limits().max_connections)) {
         co_return TryEnd::kOverflow;
       }
-      asio::steady_timer deadline(ex, absl::ToChronoNanoseconds(s.host->connect_timeout));
-      deadline.async_wait([&s, alive = std::weak_ptr<bool>(alive_)](error_code ec) {
-        if (ec || alive.expired() || s.connecting == nullptr) return;
-        error_code ignored;
-        s.connecting->cancel(ignored);
-      });
-      s.upstream = co_await ConnectUpstream(s.host, worker_.tls(), &s.connecting, s.cluster);
-      deadline.cancel();
-      s.connecting = nullptr;
+      s.upstream = co_await Connect(s);
       if (!s.upstream) {
         s.failure = TryFailure::kConnect;
         co_return TryEnd::kFailed;
@@ -576,6 +569,20 @@ asio::awaitable<H2Session::TryEnd> H2Session::TryH1(Stream& s, const std::string
     s.failure = TryFailure::kReset;
     co_return TryEnd::kFailed;
   }
+}
+
+asio::awaitable<std::unique_ptr<UpstreamConnection>> H2Session::Connect(Stream& s) {
+  asio::steady_timer deadline(owner_.client_.socket().get_executor(),
+                              absl::ToChronoNanoseconds(s.host->connect_timeout));
+  deadline.async_wait([&s, alive = std::weak_ptr<bool>(alive_)](error_code ec) {
+    if (ec || alive.expired() || s.connecting == nullptr) return;
+    error_code ignored;
+    s.connecting->cancel(ignored);
+  });
+  auto conn = co_await ConnectUpstream(s.host, worker_.tls(), &s.connecting, s.cluster);
+  deadline.cancel();
+  s.connecting = nullptr;
+  co_return conn;
 }
 
 bool H2Session::HoldForRetry(Stream& s, int status, int grpc_code) {
@@ -796,46 +803,8 @@ void H2Session::Finish(Stream& s) {
   if (s.gone && !s.response_complete) s.flags |= kDownstreamTermination;
   // Cut after the answer began (before it, the local reply carried its own flag).
   if (s.upstream_failed && s.response_head_at != SteadyTime{}) s.flags |= kUpstreamTermination;
-  ListenerStats::LabelView labels;
-  labels.response_code = static_cast<uint16_t>(s.status);
-  labels.response_flags = s.flags;
-  labels.grpc_status = s.grpc_status;
-  if (owner_.inbound_) {
-    labels.source_workload = s.source_workload;
-    labels.source_version = s.source_version;
-    labels.destination_service = worker_.service_label();
-    labels.destination_version = worker_.version_label();
-    labels.mutual_tls = !owner_.peer_identity_.empty();
-  } else {
-    labels.source_workload = worker_.workload_label();
-    labels.source_version = worker_.version_label();
-    labels.destination_service = s.route != nullptr  ? absl::string_view(s.route->virtual_host)
-                                 : !s.cluster.empty() ? absl::string_view(s.cluster)
-                                                      : absl::string_view("unknown");
-    labels.destination_version =
-        s.host && !s.host->version.empty() ? absl::string_view(s.host->version) : "unknown";
-    labels.mutual_tls = s.host && !s.host->spiffe_id.empty();
-  }
-  owner_.listener_stats_->RecordRequest(labels, ms, s.bytes_received, s.bytes_sent,
-                                        &worker_.key_scratch());
-  if (s.trace.sampled) {
-    tracing::Span span =
-        s.trace.StartSpan(owner_.inbound_, absl::ToUnixMicros(s.start_time), ms);
-    span.name = absl::StrCat(s.req.method, " ", labels.destination_service);
-    span.status = s.status;
-    span.method = s.req.method;
-    span.authority = s.req.authority;
-    span.path = std::string(s.req.PathOnly());
-    span.upstream_cluster = s.cluster;
-    if (s.host) span.upstream_host = s.host->address_text;
-    span.peer_address = owner_.client_ip_;
-    span.request_id = s.request_id;
-    span.response_flags = ResponseFlagsString(s.flags);
-    span.peer_identity = owner_.peer_identity_;
-    worker_.RecordSpan(std::move(span));
-  }
-  if (!worker_.ShouldLog(s.status, s.flags)) return;
-  RequestInfo info;
+  FinishedRequest r;
+  RequestInfo& info = r.info;
   info.start_time = s.start_time;
   info.listener = owner_.listener_name_;
   info.method = s.req.method;
@@ -845,7 +814,6 @@ void H2Session::Finish(Stream& s) {
   info.status = s.status;
   info.flags = s.flags;
   info.cluster = s.cluster;
-  if (s.host) info.upstream_host = s.host->address_text;
   info.duration_ms = ms;
   if (s.response_head_at != SteadyTime{}) {
     info.response_duration_ms =
@@ -858,7 +826,15 @@ void H2Session::Finish(Stream& s) {
   info.forwarded_for = s.forwarded_for;
   info.source_identity = owner_.peer_identity_;
   info.authz = s.authz_note;
-  worker_.LogRequest(info);
+  r.inbound = owner_.inbound_;
+  r.grpc_status = s.grpc_status;
+  r.route = s.route;
+  r.host = s.host.get();
+  r.source_workload = s.source_workload;
+  r.source_version = s.source_version;
+  r.client_ip = owner_.client_ip_;
+  r.trace = &s.trace;
+  RecordFinished(worker_, *owner_.listener_stats_, r);
 }
 
 }  // namespace outrigger::proxy

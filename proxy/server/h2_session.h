@@ -76,6 +76,8 @@ class H2Session : public http2::Codec::Events {
   awaitable<TryEnd> TryH1(Stream& s, const std::string& head);
   // One try as a stream of s.host's multiplexed HTTP/2 connection (h2_session_upstream.cc).
   awaitable<TryEnd> TryH2(Stream& s, const http2::Headers& head);
+  // A new connection to s.host (mTLS to mesh peers) within its connect timeout; null on failure.
+  awaitable<std::unique_ptr<UpstreamConnection>> Connect(Stream& s);
   // The answer just read may be retried: true when the retry was taken (hold it back).
   bool HoldForRetry(Stream& s, int status, int grpc_code);
   void RecordTry(Stream& s, Outcome outcome);  // outlier detection

@@ -120,25 +120,14 @@ asio::awaitable<H2Session::TryEnd> H2Session::TryH2(Stream& s, const http2::Head
   s.sink.session = this;
   s.sink.stream = &s;
   // The host's multiplexed connection, else a new one.
-  if (s.host->h2 && s.host->h2->usable()) {
-    s.h2up = s.host->h2;
-  } else {
-    asio::steady_timer deadline(ex, absl::ToChronoNanoseconds(s.host->connect_timeout));
-    deadline.async_wait([&s, alive = std::weak_ptr<bool>(alive_)](error_code ec) {
-      if (ec || alive.expired() || s.connecting == nullptr) return;
-      error_code ignored;
-      s.connecting->cancel(ignored);
-    });
-    auto conn = co_await ConnectUpstream(s.host, worker_.tls(), &s.connecting, s.cluster);
-    deadline.cancel();
-    s.connecting = nullptr;
+  s.h2up = H2Upstream::Usable(*s.host);
+  if (!s.h2up) {
+    auto conn = co_await Connect(s);
     if (!conn) {
       s.failure = TryFailure::kConnect;
       co_return TryEnd::kFailed;
     }
-    s.h2up = std::make_shared<H2Upstream>(std::move(conn));
-    s.h2up->Start();
-    s.host->h2 = s.h2up;
+    s.h2up = H2Upstream::Adopt(std::move(conn));
   }
   const bool no_body = s.body_end && s.body.empty() && s.req_trailers.empty();
   s.up_id = s.h2up->Open(head, no_body, &s.sink);

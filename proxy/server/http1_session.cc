@@ -21,6 +21,7 @@
 #include "proxy/server/admission.h"
 #include "proxy/server/h2_session.h"
 #include "proxy/server/message_heads.h"
+#include "proxy/server/request_record.h"
 #include "proxy/upstream/connector.h"
 #include "xds/common/log.h"
 
@@ -328,7 +329,9 @@ void Http1Session::BeginRequest() {
       upgrade_ = std::string(*upgrade);
     }
   }
-  BeginTrace();
+  // The caller's trace context, ours, and the headers that carry it on (request_trace.h).
+  auto header = [this](absl::string_view name) { return req_.headers.Get(name); };
+  trace_.Begin(header, worker_, [this](double percent) { return Chance(percent); });
 }
 
 asio::awaitable<bool> Http1Session::HandleRequest() {
@@ -878,38 +881,8 @@ void Http1Session::FinishRequest() {
   --listener_stats_->rq_active;
   const auto now = std::chrono::steady_clock::now();
   const double ms = std::chrono::duration<double, std::milli>(now - start_).count();
-  const uint64_t received = std::max(bytes_received_, req_body_.bytes());
-  ListenerStats::LabelView labels;
-  labels.response_code = static_cast<uint16_t>(status_);
-  labels.response_flags = flags_;
-  if (inbound_) {
-    labels.source_workload = source_workload_;
-    labels.source_version = source_version_;
-    labels.destination_service = worker_.service_label();
-    labels.destination_version = worker_.version_label();
-    labels.mutual_tls = !peer_identity_.empty();
-  } else {
-    labels.source_workload = worker_.workload_label();
-    labels.source_version = worker_.version_label();
-    labels.destination_service = route_ != nullptr        ? absl::string_view(route_->virtual_host)
-                                 : !cluster_name_.empty() ? cluster_name_
-                                                          : absl::string_view("unknown");
-    labels.destination_version =
-        host_ && !host_->version.empty() ? absl::string_view(host_->version) : "unknown";
-    labels.mutual_tls = host_ && !host_->spiffe_id.empty();
-  }
-  listener_stats_->RecordRequest(labels, ms, received, bytes_sent_, &worker_.key_scratch());
-  if (trace_.sampled) RecordSpan(ms);
-  if (worker_.ShouldLog(status_, flags_)) LogRequest(ms);
-  EndTry();
-  retry_gate_.EndTry();  // a retry's place in the max_retries breaker
-  if (counted_active_) --cstats_->rq_active;
-  counted_active_ = false;
-  host_.reset();
-}
-
-void Http1Session::LogRequest(double ms) {
-  RequestInfo info;
+  FinishedRequest r;
+  RequestInfo& info = r.info;
   info.start_time = start_time_;
   info.listener = listener_name_;
   info.method = req_.method;
@@ -919,20 +892,31 @@ void Http1Session::LogRequest(double ms) {
   info.status = status_;
   info.flags = flags_;
   info.cluster = cluster_name_;
-  if (host_) info.upstream_host = host_->address_text;
   info.duration_ms = ms;
-  info.bytes_received = std::max(bytes_received_, req_body_.bytes());
   if (response_head_at_ > start_) {
     info.response_duration_ms =
         std::chrono::duration<double, std::milli>(response_head_at_ - start_).count();
   }
-  info.trace_id = trace_.trace_id;
+  info.bytes_received = std::max(bytes_received_, req_body_.bytes());
   info.bytes_sent = bytes_sent_;
   info.request_id = request_id_;
+  info.trace_id = trace_.trace_id;
   info.forwarded_for = forwarded_for_;
   info.source_identity = peer_identity_;
   info.authz = authz_note_;
-  worker_.LogRequest(info);
+  r.inbound = inbound_;
+  r.route = route_;
+  r.host = host_.get();
+  r.source_workload = source_workload_;
+  r.source_version = source_version_;
+  r.client_ip = client_ip_;
+  r.trace = &trace_;
+  RecordFinished(worker_, *listener_stats_, r);
+  EndTry();
+  retry_gate_.EndTry();  // a retry's place in the max_retries breaker
+  if (counted_active_) --cstats_->rq_active;
+  counted_active_ = false;
+  host_.reset();
 }
 
 }  // namespace outrigger::proxy

@@ -65,9 +65,6 @@ class Http1Session : public std::enable_shared_from_this<Http1Session> {
   // Reads one request head. Returns false when the connection should close.
   awaitable<bool> ReadRequestHead();
   void BeginRequest();
-  // Trace context (tracing.cc): the caller's, ours, and the headers that carry it onward.
-  void BeginTrace();
-  void RecordSpan(double duration_ms);
   // Forwards the request whose head was just read. Returns true to keep the connection.
   awaitable<bool> HandleRequest();
   awaitable<TryResult> TryOnce(const CircuitBreakerConfig& limits);
@@ -108,8 +105,7 @@ class Http1Session : public std::enable_shared_from_this<Http1Session> {
   void BuildUpstreamHead(absl::string_view target, bool chunked);
   ProxyHeaders ForwardedHeaders() const;
   void BuildResponseHead(http::Framing framing);
-  void FinishRequest();
-  void LogRequest(double duration_ms);
+  void FinishRequest();  // stats, span, access log (request_record.h)
   void SetPhase(Phase phase, absl::Duration timeout);
   void Touch();  // progress while streaming: push the stream-idle deadline out
 

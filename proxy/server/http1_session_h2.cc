@@ -137,13 +137,11 @@ asio::awaitable<bool> Http1Session::ForwardOverH2(absl::string_view target) {
     connect_failed_ = false;
     upstream_error_ = {};
     // The host's multiplexed connection, else a new one.
-    if (host_->h2 && host_->h2->usable()) {
-      h2 = host_->h2;
-    } else if (auto conn = co_await Connect(); conn) {
-      h2 = std::make_shared<H2Upstream>(std::move(conn));
-      h2->Start();
-      host_->h2 = h2;
-    } else {
+    h2 = H2Upstream::Usable(*host_);
+    if (!h2) {
+      if (auto conn = co_await Connect()) h2 = H2Upstream::Adopt(std::move(conn));
+    }
+    if (!h2) {
       RecordTry(Outcome::kConnectFailure);
       end_try();
       connect_failed_ = fired_ != Fired::kConnect;

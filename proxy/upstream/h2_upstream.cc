@@ -26,6 +26,18 @@ H2Upstream::H2Upstream(std::unique_ptr<UpstreamConnection> connection)
 
 H2Upstream::~H2Upstream() = default;
 
+std::shared_ptr<H2Upstream> H2Upstream::Usable(const HostPool& host) {
+  return host.h2 && host.h2->usable() ? host.h2 : nullptr;
+}
+
+std::shared_ptr<H2Upstream> H2Upstream::Adopt(std::unique_ptr<UpstreamConnection> connection) {
+  std::shared_ptr<HostPool> host = connection->host;
+  auto h2 = std::make_shared<H2Upstream>(std::move(connection));
+  h2->Start();
+  host->h2 = h2;
+  return h2;
+}
+
 void H2Upstream::Start() {
   auto ex = conn_->stream.socket().get_executor();
   asio::co_spawn(ex, Reader(shared_from_this()), asio::detached);

@@ -38,6 +38,11 @@ class H2Upstream : public http2::Codec::Events,
   explicit H2Upstream(std::unique_ptr<UpstreamConnection> connection);
   ~H2Upstream() override;
 
+  // The host's shared connection when it can take a stream, else null.
+  static std::shared_ptr<H2Upstream> Usable(const HostPool& host);
+  // A new connection to connection->host, started and made the host's shared one.
+  static std::shared_ptr<H2Upstream> Adopt(std::unique_ptr<UpstreamConnection> connection);
+
   // Starts the reader and writer; call once, right after construction.
   void Start();
   bool usable() const;
