@@ -202,6 +202,19 @@ asio::awaitable<bool> Http1Session::ForwardOverH2(absl::string_view target) {
       bytes_received_ = req_body_.bytes();
     }
     request_complete_ = req_parser_->is_done();
+    if (attempt == 0 && request_complete_) {
+      // Mirrors get the request as HTTP/1.1, its body framed as the client framed it.
+      replay_ok_ = replay_ok;
+      head_size_ = 0;
+      target_ = target;
+      if (!req_parser_->chunked()) {
+        MaybeMirror(replay);
+      } else if (replay.empty()) {
+        MaybeMirror("0\r\n\r\n");
+      } else {
+        MaybeMirror(absl::StrCat(absl::Hex(replay.size()), "\r\n", replay, "\r\n0\r\n\r\n"));
+      }
+    }
 
     // The answer's head, within this try's time (this timer wakes the wait when it fires).
     AwaitResponse();

@@ -14,7 +14,8 @@
 #                    cluster's idle_timeout;
 #   trailers         an HTTP/2 client's request trailers reach an HTTP/1.1 upstream in the last
 #                    chunk;
-#   mirrors          an HTTP/2 client's requests copied to a mirror cluster (Host "-shadow").
+#   mirrors          an HTTP/2 client's requests, and an HTTP/1.1 client's to an HTTP/2
+#                    cluster, copied to a mirror cluster.
 # Run: python3 tests/integration/test_h2_resilience.py --bin-dir BUILD/bin
 
 import json
@@ -285,18 +286,29 @@ def test_http2_request_trailers_reach_http1_upstream():
 
 
 def test_http2_requests_are_mirrored():
+    """Mirrors on the HTTP/2 paths: an HTTP/2 client's requests, and an HTTP/1.1 client's
+    requests (with bodies) to an HTTP/2 cluster, are copied to an HTTP/1.1 mirror cluster."""
     good = h.start_echo("good")
     shadow = h.start_echo("shadow")
     counter = h.EchoRequestCounter(shadow.address)
+    side = h.start_inbound_proxy(good.address, concurrency=1)
+    mirror = {"request_mirror_policies": [{"cluster": "shadow"}]}
     proxy = _start(_config(
-        [_cluster("svc", [good.address]), _cluster("shadow", [shadow.address])],
-        [_vhost("all", ["*"], "svc", {"request_mirror_policies": [{"cluster": "shadow"}]})]))
+        [_cluster("svc", [good.address]), _cluster("shadow", [shadow.address]),
+         _cluster("h2svc", [side.addr["inbound"]], upstream_protocol="HTTP2")],
+        [_vhost("h2", ["h2svc"], "h2svc", mirror), _vhost("all", ["*"], "svc", mirror)]))
     url = f"http://{proxy.addr['outbound']}"
     assert [a["name"] for a in _curl_h2([f"{url}/m/{i}" for i in range(5)])] == ["good"] * 5
     h.poll_until(lambda: counter.delta() >= 5, 5, "5 mirrored copies at the shadow")
+    with h.KeepAliveClient(proxy.addr["outbound"]) as c:
+        for i in range(3):
+            r = c.request(f"/h1/{i}", method="PUT", body=b"q" * 3000, headers={"Host": "h2svc"})
+            assert r.status == 200 and r.json()["body_bytes"] == 3000, r.body[:200]
+    h.poll_until(lambda: counter.delta() >= 8, 5, "3 more copies at the shadow")
     mirrored = _metric(proxy, "outrigger_upstream_rq_mirror_total", cluster="shadow")
-    print(f"    5 HTTP/2 requests, {counter.delta()} copies at the shadow, counted {mirrored:.0f}")
-    assert mirrored == 5
+    print(f"    5 HTTP/2 requests and 3 HTTP/1.1 requests to an HTTP/2 cluster: "
+          f"{counter.delta()} copies at the shadow, counted {mirrored:.0f}")
+    assert mirrored == 8 and counter.delta() == 8
 
 
 if __name__ == "__main__":
