@@ -730,7 +730,9 @@ asio::awaitable<void> H2Session::StreamResponse(Stream& s) {
   s.status = s.resp.status;
   if (s.gone) co_return;
   // The response head: connection-specific headers have no place in HTTP/2.
-  http2::Headers h = {{":status", absl::StrCat(s.resp.status)}};
+  http2::Headers h;
+  h.reserve(1 + s.resp.headers.size());
+  h.push_back({":status", absl::StrCat(s.resp.status)});
   const absl::string_view connection = s.resp.headers.Get("connection").value_or("");
   s.resp.headers.ForEach([&](absl::string_view name, absl::string_view value) {
     if (http::IsHopByHop(name, connection)) return;
