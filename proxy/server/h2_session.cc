@@ -17,6 +17,7 @@
 #include "proxy/http/http1_codec.h"
 #include "proxy/http2/grpc.h"
 #include "proxy/server/http1_session.h"
+#include "proxy/server/hash_key.h"
 #include "proxy/server/message_heads.h"
 #include "proxy/server/mirror.h"
 #include "proxy/server/request_record.h"
@@ -387,6 +388,8 @@ asio::awaitable<void> H2Session::Forward(Stream& s, const Admission& admission,
   }
   s.replay_limit = admission.retry->max_body_bytes;
   const bool http2 = cluster->config().http2;
+  const std::optional<uint64_t> hash =
+      RequestHashKey(cluster->config(), s.req.headers, owner_.client_ip_);
 
   // The request head, built once for every try: as HTTP/1.1 text (the body chunked unless its
   // length was declared), or as HTTP/2 fields (gRPC needs `te: trailers`, which HTTP/1.1 would
@@ -417,7 +420,7 @@ asio::awaitable<void> H2Session::Forward(Stream& s, const Admission& admission,
   for (int attempt = 0;; ++attempt) {
     if (s.gone) co_return;
     cluster = worker_.clusters().Find(s.cluster);  // a snapshot may have replaced it
-    lb::PickContext pick{.hash = std::nullopt, .random = worker_.Random(), .avoid = previous.get(),
+    lb::PickContext pick{.hash = hash, .random = worker_.Random(), .avoid = previous.get(),
                          .now_ns = ToNanos(std::chrono::steady_clock::now())};
     s.host = cluster != nullptr && !cluster->empty() ? cluster->Pick(pick) : nullptr;
     if (!s.host) {

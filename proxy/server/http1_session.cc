@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "proxy/server/admission.h"
 #include "proxy/server/h2_session.h"
+#include "proxy/server/hash_key.h"
 #include "proxy/server/message_heads.h"
 #include "proxy/server/request_record.h"
 #include "proxy/upstream/connector.h"
@@ -390,7 +391,7 @@ asio::awaitable<bool> Http1Session::HandleRequest() {
   outlier_detection_ = cluster->config().outlier.has_value();
   cluster->retry_budget().RecordRequest(ToNanos(now));
   retry_gate_.Begin(worker_, *retry_, cluster_name_, *cstats_, req_.method, &flags_);
-  ComputeHash(cluster->config());
+  hash_ = RequestHashKey(cluster->config(), req_.headers, client_ip_);
   if (cluster->config().http2 && upgrade_.empty()) {
     co_return co_await ForwardOverH2(target);  // http1_session_h2.cc
   }

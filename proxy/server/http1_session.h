@@ -78,8 +78,6 @@ class Http1Session : public std::enable_shared_from_this<Http1Session> {
   void EndTry();                    // the try's host gauge
   void AwaitResponse();             // phase and deadlines while waiting for a response head
   bool Chance(double percent);
-  void ComputeHash(const ClusterConfig& cluster);
-  std::optional<absl::string_view> CookieValue(absl::string_view name) const;
   void MaybeMirror(const std::string& sent);
   awaitable<boost::system::error_code> ReadResponseHead();
   awaitable<void> PumpRequestBody();

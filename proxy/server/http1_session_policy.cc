@@ -1,14 +1,11 @@
 // See http1_session.h: the traffic-management decisions of one request, apart from the byte
-// moving of http1_session.cc: fault draws, the consistent-hashing key, each try's outcome for
-// outlier detection, whether and when to retry (conditions, budget, breaker, backoff) and
-// request mirrors. See docs/life-of-a-request.md, step 5.
+// moving of http1_session.cc: fault draws, each try's outcome for outlier detection, whether and
+// when to retry (retry_gate.h: conditions, budget, breaker, backoff) and request mirrors. The
+// consistent-hashing key is hash_key.h. See docs/life-of-a-request.md, step 5.
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
-#include "absl/strings/ascii.h"
-#include "absl/strings/match.h"
-#include "absl/strings/str_split.h"
 #include "proxy/server/http1_session.h"
 #include "proxy/server/message_heads.h"
 #include "proxy/server/mirror.h"
@@ -24,47 +21,6 @@ constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 
 bool Http1Session::Chance(double percent) {
   return worker_.Chance(percent);
-}
-
-void Http1Session::ComputeHash(const ClusterConfig& cluster) {
-  hash_.reset();
-  if (cluster.lb_policy != lb::Policy::kRingHash && cluster.lb_policy != lb::Policy::kMaglev) {
-    return;
-  }
-  for (const auto& p : cluster.hash_policy) {
-    std::optional<absl::string_view> key;
-    switch (p.kind) {
-      case HashPolicyConfig::Kind::kHeader:
-        key = req_.headers.Get(p.name);
-        break;
-      case HashPolicyConfig::Kind::kCookie:
-        key = CookieValue(p.name);
-        break;
-      case HashPolicyConfig::Kind::kSourceIp:
-        key = client_ip_;
-        break;
-    }
-    if (key) {
-      hash_ = lb::HashKey(key->data(), key->size());
-      return;
-    }
-  }
-}
-
-std::optional<absl::string_view> Http1Session::CookieValue(absl::string_view name) const {
-  std::optional<absl::string_view> found;
-  req_.headers.ForEach([&](absl::string_view h, absl::string_view value) {
-    if (found || !http::EqualsIgnoreCase(h, "cookie")) return;
-    for (absl::string_view part : absl::StrSplit(value, ';')) {
-      part = absl::StripAsciiWhitespace(part);
-      if (part.size() > name.size() && part[name.size()] == '=' &&
-          absl::StartsWith(part, name)) {
-        found = part.substr(name.size() + 1);
-        return;
-      }
-    }
-  });
-  return found;
 }
 
 Outcome Http1Session::FailureOutcome() const {

@@ -12,6 +12,7 @@
 #                    1 MiB window): every byte given back to the window, nothing stalls;
 #   idle timeout     an upstream HTTP/2 connection without streams is closed after the
 #                    cluster's idle_timeout;
+#   hashing          RING_HASH on a header for an HTTP/2 client's streams;
 #   trailers         an HTTP/2 client's request trailers reach an HTTP/1.1 upstream in the last
 #                    chunk;
 #   mirrors          an HTTP/2 client's requests, and an HTTP/1.1 client's to an HTTP/2
@@ -221,6 +222,29 @@ def test_idle_http2_upstream_connection_closed():
     assert _metric(proxy, "outrigger_upstream_cx_total", cluster="svc") == 2
 
 
+def test_http2_streams_hash_consistently():
+    """A RING_HASH cluster hashing on x-user: an HTTP/2 client's streams for one user always reach
+    the same host, and the users spread over the hosts."""
+    echoes = [h.start_echo(f"h{i}") for i in range(3)]
+    proxy = _start(_config([_cluster("svc", [e.address for e in echoes], lb_policy="RING_HASH",
+                                     hash_policy=[{"header": "x-user"}])],
+                           [_vhost("all", ["*"], "svc")]))
+    url = f"http://{proxy.addr['outbound']}"
+    mapping = {}
+    for user in [f"user-{i}" for i in range(12)]:
+        # nghttp: several streams on one connection, all carrying the user's header.
+        r = subprocess.run(["nghttp", "-H", f"x-user: {user}", *[f"{url}/u/{i}" for i in range(4)]],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        names = {json.loads(x)["name"] for x in r.stdout.replace("}{", "}\n{").splitlines()
+                 if x.strip()}
+        assert len(names) == 1, f"{user} went to {names}"
+        mapping[user] = names.pop()
+    print(f"    12 users x 4 HTTP/2 streams: each user on one host; hosts used "
+          f"{sorted(set(mapping.values()))}")
+    assert len(set(mapping.values())) >= 2, mapping
+
+
 class _ChunkRecorder:
     """A loopback HTTP/1.1 server that reads one chunked request whole (to its last chunk and
     trailers), keeps the raw bytes, and answers 200."""
@@ -318,6 +342,7 @@ if __name__ == "__main__":
         test_http2_per_try_timeout,
         test_retries_to_http2_cluster,
         test_idle_http2_upstream_connection_closed,
+        test_http2_streams_hash_consistently,
         test_http2_request_trailers_reach_http1_upstream,
         test_http2_requests_are_mirrored,
     ])
