@@ -48,7 +48,6 @@ void ApplyLoadBalancer(const policy::LoadBalancerSettings& lb, v1::Cluster* out)
 }
 
 void ApplyConnectionPool(const policy::ConnectionPoolSettings& pool, v1::Cluster* out) {
-  if (pool.h2_upgrade) out->set_upstream_protocol(v1::Cluster::HTTP2);
   if (pool.connect_timeout) SetDuration(*pool.connect_timeout, out->mutable_connect_timeout());
   if (pool.idle_timeout) SetDuration(*pool.idle_timeout, out->mutable_idle_timeout());
   if (pool.max_idle_connections_per_host) {

@@ -221,7 +221,9 @@ View ViewBuilderImpl::Compute(const std::string& ns,
     const std::string name = ClusterName(key);
     v1::Cluster cluster;
     cluster.set_name(name);
-    // gRPC and HTTP/2 services get HTTP/2 from sidecars (for their HTTP/2 callers).
+    // gRPC and HTTP/2 services get HTTP/2 from sidecars (for their HTTP/2 callers); others when
+    // the Mesh or the Service's TrafficPolicy says h2UpgradePolicy: UPGRADE.
+    bool upgrade = policy_->mesh.h2_upgrade;
     for (const auto& port : service.ports) {
       const std::string app = absl::AsciiStrToLower(port.app_protocol);
       const std::string prefix = absl::AsciiStrToLower(port.name.substr(0, port.name.find('-')));
@@ -232,7 +234,11 @@ View ViewBuilderImpl::Compute(const std::string& ns,
     }
     if (auto tp = traffic_policy_of.find(key); tp != traffic_policy_of.end()) {
       ApplyTrafficPolicy(*tp->second, &cluster);
+      if (const auto& pool = tp->second->connection_pool; pool && pool->h2_upgrade) {
+        upgrade = *pool->h2_upgrade;
+      }
     }
+    if (upgrade) cluster.set_upstream_protocol(v1::Cluster::HTTP2);
     clusters.push_back(Pack(name, cluster));
 
     v1::ClusterLoadAssignment cla;

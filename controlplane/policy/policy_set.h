@@ -260,6 +260,7 @@ struct Mesh {
   std::optional<absl::Duration> default_timeout;
   absl::Duration endpoint_grace_period = absl::Seconds(10);
   std::string mtls;  // "STRICT", "PERMISSIVE", "DISABLE"; "" when not written (PERMISSIVE)
+  bool h2_upgrade = false;  // h2UpgradePolicy: UPGRADE, the default of every Service
 };
 
 // ---- outrigger.dev/v1alpha1 TrafficPolicy ----------------------------------------------------
@@ -290,7 +291,8 @@ struct ConnectionPoolSettings {
   std::optional<uint32_t> max_pending_requests;
   std::optional<uint32_t> max_requests;
   std::optional<uint32_t> max_retries;
-  bool h2_upgrade = false;  // h2UpgradePolicy: UPGRADE
+  // h2UpgradePolicy: UPGRADE (true), DO_NOT_UPGRADE (false), DEFAULT or unset: the Mesh's.
+  std::optional<bool> h2_upgrade;
 };
 
 struct SuccessRateSettings {

@@ -1,5 +1,6 @@
 // The `outrigger.dev/v1alpha1` `Mesh` kind: mesh-wide settings (trust domain, default request
-// timeout, how long a disconnected proxy's endpoints are kept). Cluster-scoped, at most one per
+// timeout, how long a disconnected proxy's endpoints are kept, mTLS mode, HTTP/2 between
+// sidecars). Cluster-scoped, at most one per
 // policy; without one, PolicySet::mesh keeps its defaults.
 #include "absl/strings/str_cat.h"
 #include "controlplane/policy/field_checks.h"
@@ -35,6 +36,12 @@ void Load(const PolicyDocument& doc, PolicySet* set, PolicyErrors* errors) {
     } else {
       mesh.mtls = spec.mtls();
     }
+  }
+  if (spec.h2_upgrade_policy() == "UPGRADE") {
+    mesh.h2_upgrade = true;
+  } else if (!spec.h2_upgrade_policy().empty() && spec.h2_upgrade_policy() != "DO_NOT_UPGRADE") {
+    err.Add("spec.h2UpgradePolicy", absl::StrCat("'", spec.h2_upgrade_policy(),
+                                                 "' is not UPGRADE or DO_NOT_UPGRADE"));
   }
   if (!set->mesh.meta.name.empty()) {
     err.Add("metadata.name", absl::StrCat("a policy has at most one Mesh; '", set->mesh.meta.name,

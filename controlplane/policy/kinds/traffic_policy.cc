@@ -115,8 +115,9 @@ ConnectionPoolSettings ConvertConnectionPool(const v1::ConnectionPoolPolicy& in,
                                in.max_retries(), 0, kMaxCount, err);
   if (in.h2_upgrade_policy() == "UPGRADE") {
     out.h2_upgrade = true;
-  } else if (!in.h2_upgrade_policy().empty() && in.h2_upgrade_policy() != "DO_NOT_UPGRADE" &&
-             in.h2_upgrade_policy() != "DEFAULT") {
+  } else if (in.h2_upgrade_policy() == "DO_NOT_UPGRADE") {
+    out.h2_upgrade = false;
+  } else if (!in.h2_upgrade_policy().empty() && in.h2_upgrade_policy() != "DEFAULT") {
     err->Add(absl::StrCat(p, ".h2UpgradePolicy"),
              absl::StrCat("'", in.h2_upgrade_policy(),
                           "' is not one of: UPGRADE, DO_NOT_UPGRADE, DEFAULT"));

@@ -152,9 +152,9 @@ v1::Node MakeNode(const std::string& id, const std::string& ns, const std::strin
 }
 
 struct Fixture {
-  Fixture() {
+  explicit Fixture(const char* text = kPolicy) {
     policy::PolicyErrors errors;
-    policy::PolicySet set = policy::BuildPolicy({{"p.yaml", kPolicy}}, &errors);
+    policy::PolicySet set = policy::BuildPolicy({{"p.yaml", text}}, &errors);
     INFO(absl::StrJoin(errors.Sorted(), "\n"));
     REQUIRE(errors.empty());
     views.SetPolicy(std::make_shared<const policy::PolicySet>(std::move(set)));
@@ -254,6 +254,56 @@ TEST_CASE("a TrafficPolicy sets its target Service's cluster", "[view][traffic]"
   v1::Cluster bare;
   bare.set_name("catalog-v1.shop");
   CHECK(clusters.at("catalog-v1.shop").SerializeAsString() == bare.SerializeAsString());
+}
+
+TEST_CASE("h2UpgradePolicy: the Mesh's default, a TrafficPolicy's override, gRPC ports",
+          "[view][traffic]") {
+  Fixture f(R"(apiVersion: outrigger.dev/v1alpha1
+kind: Mesh
+metadata: {name: mesh}
+spec: {h2UpgradePolicy: UPGRADE}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: shop}
+spec: {selector: {app: web}, ports: [{name: http, port: 80}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: legacy, namespace: shop}
+spec: {selector: {app: legacy}, ports: [{name: http, port: 80}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: rpc, namespace: shop}
+spec: {selector: {app: rpc}, ports: [{name: grpc, port: 9000}]}
+---
+apiVersion: outrigger.dev/v1alpha1
+kind: TrafficPolicy
+metadata: {name: legacy, namespace: shop}
+spec:
+  targetRef: {kind: Service, name: legacy}
+  connectionPool: {h2UpgradePolicy: DO_NOT_UPGRADE}
+---
+apiVersion: outrigger.dev/v1alpha1
+kind: TrafficPolicy
+metadata: {name: rpc, namespace: shop}
+spec:
+  targetRef: {kind: Service, name: rpc}
+  connectionPool: {h2UpgradePolicy: DO_NOT_UPGRADE}
+)");
+  auto clusters = f.Unpack<v1::Cluster>(f.Build(MakeNode("p1", "shop", "frontend", {})),
+                                         kClusterType);
+  CHECK(clusters.at("web.shop").upstream_protocol() == v1::Cluster::HTTP2);      // the Mesh's
+  CHECK(clusters.at("legacy.shop").upstream_protocol() == v1::Cluster::HTTP1);   // overridden
+  CHECK(clusters.at("rpc.shop").upstream_protocol() == v1::Cluster::HTTP2);      // gRPC needs it
+
+  policy::PolicyErrors errors;
+  (void)policy::BuildPolicy({{"m.yaml", "apiVersion: outrigger.dev/v1alpha1\nkind: Mesh\n"
+                                        "metadata: {name: mesh}\nspec: {h2UpgradePolicy: yes}\n"}},
+                            &errors);
+  CHECK_THAT(absl::StrJoin(errors.Sorted(), "\n"),
+             Catch::Contains("spec.h2UpgradePolicy: 'yes' is not UPGRADE or DO_NOT_UPGRADE"));
 }
 
 TEST_CASE("HTTPRoute retry, backendRequest, mirrors and extension filters reach the routes",
