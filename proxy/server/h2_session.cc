@@ -609,20 +609,20 @@ void H2Session::RecordTry(Stream& s, Outcome outcome) {
 void H2Session::MaybeMirror(Stream& s, const Admission& admission, absl::string_view target) {
   if (s.mirrored || admission.route == nullptr || admission.route->mirrors.empty()) return;
   s.mirrored = true;
-  // The copy goes as HTTP/1.1 with the whole body (kept for replay): it must have fit.
+  // The copy carries the whole body (kept for replay): it must have fit.
   const bool whole = s.body_end && s.replay_ok &&
                      s.replay.size() + s.body.size() <= s.replay_limit;
   for (const auto& m : admission.route->mirrors) {
     if (!worker_.Chance(m.percent)) continue;
+    ClusterState* mirror = worker_.clusters().Find(m.cluster);
     if (!whole) {
-      if (auto* c = worker_.clusters().Find(m.cluster)) ++c->stats().rq_mirror_dropped;
+      if (mirror != nullptr) ++mirror->stats().rq_mirror_dropped;
       continue;
     }
-    const std::string body = s.replay + s.body;
+    std::string body = s.replay + s.body;
     http::RequestHead head = s.req;
     head.version = 11;
     head.headers.Remove("content-length");
-    head.headers.Remove("te");
     if (!body.empty() || s.has_body) head.headers.Set("content-length", absl::StrCat(body.size()));
     std::string copy;
     WriteUpstreamHead(head, target, false, admission.route,
@@ -631,6 +631,17 @@ void H2Session::MaybeMirror(Stream& s, const Admission& admission, absl::string_
                                                    : worker_.source_headers(),
                                    {}},
                       &copy, "-shadow");
+    if (mirror != nullptr && mirror->config().http2) {
+      // As HTTP/2 fields (the -shadow host becomes :authority), `te: trailers` kept for gRPC.
+      bool te_trailers = false;
+      http::ForEachToken(s.req.headers.Get("te").value_or(""), [&](absl::string_view t) {
+        te_trailers = te_trailers || http::EqualsIgnoreCase(t, "trailers");
+      });
+      SendMirrorH2(worker_, m.cluster,
+                   ToHttp2Request(copy, s.req.method, target, s.req.authority, te_trailers),
+                   std::move(body), s.timeout);
+      continue;
+    }
     copy += body;
     SendMirror(worker_, m.cluster, std::move(copy), s.req.method == "HEAD", s.timeout);
   }

@@ -11,6 +11,8 @@
 
 #include "proxy/http/http1_codec.h"
 #include "proxy/server/worker.h"
+#include "proxy/upstream/connector.h"
+#include "proxy/upstream/h2_upstream.h"
 #include "xds/common/log.h"
 
 namespace outrigger::proxy {
@@ -63,6 +65,23 @@ asio::awaitable<bool> Exchange(UpstreamConnection& conn, const std::string& requ
   }
 }
 
+// A new connection to `host` within its connect timeout (mTLS to mesh peers); null on failure.
+asio::awaitable<std::unique_ptr<UpstreamConnection>> Connect(Worker& worker,
+                                                             const std::shared_ptr<HostPool>& host,
+                                                             absl::string_view cluster) {
+  asio::ip::tcp::socket* connecting = nullptr;
+  asio::steady_timer deadline(worker.io_context(),
+                              absl::ToChronoNanoseconds(host->connect_timeout));
+  deadline.async_wait([&connecting](error_code ec) {
+    if (ec || connecting == nullptr) return;
+    error_code ignored;
+    connecting->cancel(ignored);
+  });
+  auto conn = co_await ConnectUpstream(host, worker.tls(), &connecting, cluster);
+  deadline.cancel();
+  co_return conn;
+}
+
 asio::awaitable<void> Mirror(Worker& worker, std::string cluster_name, std::string request,
                              bool head_request, absl::Duration timeout) {
   ClusterState* cluster = worker.clusters().Find(cluster_name);
@@ -73,8 +92,7 @@ asio::awaitable<void> Mirror(Worker& worker, std::string cluster_name, std::stri
     co_return;
   }
   std::shared_ptr<HostPool> host = cluster->Pick({.hash = std::nullopt, .random = worker.Random()});
-  // Mirrors speak plaintext only (not yet mTLS): a copy for a mesh peer is dropped, counted.
-  if (!host || !host->spiffe_id.empty()) {
+  if (!host) {
     ++stats->rq_mirror_dropped;
     co_return;
   }
@@ -82,22 +100,13 @@ asio::awaitable<void> Mirror(Worker& worker, std::string cluster_name, std::stri
   ++stats->rq_mirror;
   ++host->active_requests;
   auto conn = host->TakeIdle(std::chrono::steady_clock::now());
-  if (!conn) conn = std::make_unique<UpstreamConnection>(worker.io_context().get_executor(), host);
   asio::steady_timer timer(worker.io_context());
   timer.expires_after(absl::ToChronoNanoseconds(timeout));
   bool ok = false;
   auto run = [&]() -> asio::awaitable<bool> {
-    if (!conn->stream.socket().is_open()) {
-      auto [ec] = co_await conn->stream.socket().async_connect(host->endpoint, kTuple);
-      if (ec) {
-        ++stats->cx_connect_fail;
-        co_return false;
-      }
-      error_code ignored;
-      conn->stream.socket().set_option(asio::ip::tcp::no_delay(true), ignored);
-      conn->counted = true;
-      ++stats->cx_total;
-      ++stats->cx_active;
+    if (!conn) {
+      conn = co_await Connect(worker, host, cluster_name);  // mTLS to mesh peers
+      if (!conn) co_return false;
     }
     co_return co_await Exchange(*conn, request, head_request);
   };
@@ -113,15 +122,101 @@ asio::awaitable<void> Mirror(Worker& worker, std::string cluster_name, std::stri
   }
 }
 
+// The answer to an HTTP/2 copy: read and thrown away, its data given back to the window at once.
+struct Discard : H2Upstream::Owner {
+  explicit Discard(const asio::any_io_executor& ex)
+      : wake(ex, asio::steady_timer::time_point::max()) {}
+  asio::steady_timer wake;
+  H2Upstream* up = nullptr;
+  int32_t id = -1;
+  bool closed = false;
+  uint32_t error = 0;
+  void OnUpstreamHeaders(http2::Headers, bool) override {}
+  void OnUpstreamData(absl::string_view data) override { up->Consume(id, data.size()); }
+  void OnUpstreamTrailers(http2::Headers) override {}
+  void OnUpstreamEnd() override {}
+  void OnUpstreamClose(uint32_t code) override {
+    closed = true;
+    error = code;
+    wake.cancel();
+  }
+};
+
+asio::awaitable<void> MirrorH2(Worker& worker, std::string cluster_name, http2::Headers head,
+                               std::string body, absl::Duration timeout) {
+  ClusterState* cluster = worker.clusters().Find(cluster_name);
+  if (cluster == nullptr || cluster->empty()) co_return;
+  ClusterStats* stats = &cluster->stats();
+  if (stats->rq_active >= static_cast<int64_t>(cluster->limits().max_requests)) {
+    ++stats->rq_mirror_dropped;
+    co_return;
+  }
+  std::shared_ptr<HostPool> host = cluster->Pick({.hash = std::nullopt, .random = worker.Random()});
+  if (!host) {
+    ++stats->rq_mirror_dropped;
+    co_return;
+  }
+  ++stats->rq_active;
+  ++stats->rq_mirror;
+  ++host->active_requests;
+  const auto ex = worker.io_context().get_executor();
+  bool timed_out = false;
+  Discard answer(ex);
+  asio::steady_timer deadline(ex, absl::ToChronoNanoseconds(timeout));
+  deadline.async_wait([&](error_code ec) {
+    if (ec) return;
+    timed_out = true;
+    answer.wake.cancel();
+  });
+  std::shared_ptr<H2Upstream> h2 = H2Upstream::Usable(*host);
+  if (!h2) {
+    if (auto conn = co_await Connect(worker, host, cluster_name)) {
+      h2 = H2Upstream::Adopt(std::move(conn));
+    }
+  }
+  if (h2 && !timed_out) {
+    answer.up = h2.get();
+    answer.id = h2->Open(head, body.empty(), &answer);
+    if (answer.id > 0) {
+      if (!body.empty()) h2->SendData(answer.id, body, true);
+      while (!answer.closed && !timed_out) {
+        answer.wake.expires_at(asio::steady_timer::time_point::max());
+        (void)co_await answer.wake.async_wait(kTuple);
+      }
+      h2->Detach(answer.id);
+    }
+  }
+  deadline.cancel();
+  --host->active_requests;
+  --stats->rq_active;
+  if (!answer.closed || answer.error != 0) {
+    ++stats->rq_mirror_dropped;
+    LogDebug("HTTP/2 mirror to ", cluster_name, " (", host->address_text, ") failed or timed out");
+  }
+}
+
+absl::Duration MirrorTimeout(absl::Duration timeout) {
+  if (timeout <= absl::ZeroDuration() || timeout == absl::InfiniteDuration()) {
+    return absl::Seconds(15);
+  }
+  return timeout;
+}
+
 }  // namespace
+
+void SendMirrorH2(Worker& worker, absl::string_view cluster, http2::Headers head,
+                  std::string body, absl::Duration timeout) {
+  asio::co_spawn(worker.io_context(),
+                 MirrorH2(worker, std::string(cluster), std::move(head), std::move(body),
+                          MirrorTimeout(timeout)),
+                 asio::detached);
+}
 
 void SendMirror(Worker& worker, absl::string_view cluster, std::string request, bool head_request,
                 absl::Duration timeout) {
-  if (timeout <= absl::ZeroDuration() || timeout == absl::InfiniteDuration()) {
-    timeout = absl::Seconds(15);
-  }
   asio::co_spawn(worker.io_context(),
-                 Mirror(worker, std::string(cluster), std::move(request), head_request, timeout),
+                 Mirror(worker, std::string(cluster), std::move(request), head_request,
+                        MirrorTimeout(timeout)),
                  asio::detached);
 }
 

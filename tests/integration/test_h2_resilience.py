@@ -16,7 +16,8 @@
 #   trailers         an HTTP/2 client's request trailers reach an HTTP/1.1 upstream in the last
 #                    chunk;
 #   mirrors          an HTTP/2 client's requests, and an HTTP/1.1 client's to an HTTP/2
-#                    cluster, copied to a mirror cluster.
+#                    cluster, copied to a mirror cluster; gRPC calls copied to a gRPC mirror
+#                    cluster over HTTP/2.
 # Run: python3 tests/integration/test_h2_resilience.py --bin-dir BUILD/bin
 
 import json
@@ -245,6 +246,36 @@ def test_http2_streams_hash_consistently():
     assert len(set(mapping.values())) >= 2, mapping
 
 
+def test_grpc_calls_are_mirrored_over_http2():
+    """A gRPC route mirrored to a gRPC cluster (upstream protocol HTTP/2): every Unary call is
+    copied as a stream of the shadow's HTTP/2 connection, with its "-shadow" authority; the
+    shadow's sidecar logs each copy, and the answers are thrown away."""
+    good = _grpc_server("good")
+    shadow = _grpc_server("shadow")
+    shadow_side = h.start_proxy(["--inbound", "127.0.0.1:0", "--app", shadow, "--app-protocol",
+                                 "http2", "--admin", "127.0.0.1:0", "--concurrency", "1"],
+                                name="shadow-sidecar")
+    proxy = _start(_config(
+        [_cluster("greeter", [good], upstream_protocol="HTTP2"),
+         _cluster("shadow", [shadow_side.addr["inbound"]], upstream_protocol="HTTP2")],
+        [_vhost("all", ["*"], "greeter", {"request_mirror_policies": [{"cluster": "shadow"}]})]))
+    got = _grpc_unary(proxy.addr["outbound"], "greeter", 10)
+    assert got["ok"] == 10 and got["servers"] == {"good": 10}, got
+    def copies():
+        return [e for e in shadow_side.access_log() if e.get("path", "").endswith("/Unary")]
+    h.poll_until(lambda: len(copies()) >= 10, 5, "10 copies logged by the shadow's sidecar")
+    lines = copies()
+    assert {e["authority"] for e in lines} == {"greeter-shadow"}, lines[:2]
+    assert {e["response_code"] for e in lines} == {200} and {e["protocol"] for e in lines} == \
+        {"HTTP/2"}, lines[:2]
+    m = h.metrics(proxy.addr["admin"])
+    sent = h.metric_sum(m, "outrigger_upstream_rq_mirror_total", cluster="shadow") or 0
+    dropped = h.metric_sum(m, "outrigger_upstream_rq_mirror_dropped_total", cluster="shadow") or 0
+    print(f"    10 gRPC calls: {len(lines)} copies at the shadow over HTTP/2, counted {sent:.0f}, "
+          f"dropped {dropped:.0f}")
+    assert sent == 10 and dropped == 0
+
+
 class _ChunkRecorder:
     """A loopback HTTP/1.1 server that reads one chunked request whole (to its last chunk and
     trailers), keeps the raw bytes, and answers 200."""
@@ -345,4 +376,5 @@ if __name__ == "__main__":
         test_http2_streams_hash_consistently,
         test_http2_request_trailers_reach_http1_upstream,
         test_http2_requests_are_mirrored,
+        test_grpc_calls_are_mirrored_over_http2,
     ])

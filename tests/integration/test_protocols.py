@@ -80,6 +80,31 @@ metadata: {name: books}
 spec:
   targetRef: {group: "", kind: Service, name: books}
   connectionPool: {h2UpgradePolicy: UPGRADE}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: ledger}
+spec:
+  selector: {app: ledger}
+  ports: [{name: grpc, port: 50051}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: ledger-shadow}
+spec:
+  selector: {app: ledger-shadow}
+  ports: [{name: grpc, port: 50051}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: ledger}
+spec:
+  parentRefs: [{group: "", kind: Service, name: ledger, port: 50051}]
+  rules:
+    - filters:
+        - type: RequestMirror
+          requestMirror: {backendRef: {name: ledger-shadow, port: 50051}}
+      backendRefs: [{name: ledger, port: 50051}]
 """
 
 
@@ -833,6 +858,44 @@ def test_grpc_through_two_sidecars_with_mtls():
     print(f"    gRPC through two sidecars over mTLS: {got}")
 
 
+def test_grpc_mirrored_to_a_mesh_peer_over_mtls():
+    """An HTTPRoute mirrors the ledger's gRPC calls to ledger-shadow: the caller's sidecar sends
+    each copy over HTTP/2 with mTLS to the shadow's sidecar (mirrors used to be plaintext only,
+    so copies for mesh peers were dropped)."""
+    xds, ca_dir = start_control()
+    ledger_app = h.Process("grpc-ledger", [h.bin_path("outrigger-grpc-echo"), "serve",
+                                           "--listen", "127.0.0.1:0", "--name", "ledger"])
+    shadow_app = h.Process("grpc-shadow", [h.bin_path("outrigger-grpc-echo"), "serve",
+                                           "--listen", "127.0.0.1:0", "--name", "shadow"])
+    mesh_sidecar(xds, ca_dir, "ledger", "--inbound", "127.0.0.1:0",
+                 "--app", ledger_app.wait_for_listen("grpc"), "--app-protocol", "http2")
+    shadow = mesh_sidecar(xds, ca_dir, "ledger-shadow", "--inbound", "127.0.0.1:0",
+                          "--app", shadow_app.wait_for_listen("grpc"), "--app-protocol", "http2")
+    front = mesh_sidecar(xds, ca_dir, "frontend", "--outbound", "127.0.0.1:0")
+    h.poll_until(lambda: "ledger-shadow.default" in h.http_request(
+        front.addr["admin"], "/config_dump").text(), 15, "the mirror route at the caller")
+
+    def call():
+        r = subprocess.run([h.bin_path("outrigger-grpc-echo"), "call", "--target",
+                            front.addr["outbound"], "--authority", "ledger", "--unary", "10"],
+                           capture_output=True, text=True, timeout=60)
+        got = json.loads(r.stdout)
+        return got if got["ok"] == 10 else None
+    got = h.poll_until(call, 20, "10 gRPC calls to the ledger through the mesh", interval=0.3)
+    assert got["servers"] == {"ledger": 10}, got
+
+    def copies():
+        return [e for e in shadow.access_log() if e.get("path", "").endswith("/Unary")]
+    h.poll_until(lambda: len(copies()) >= 10, 10, "10 copies at the shadow's sidecar")
+    line = copies()[-1]
+    assert line["authority"] == "ledger-shadow" and line["protocol"] == "HTTP/2", line
+    assert line["source_identity"] == "spiffe://cluster.local/ns/default/sa/frontend", line
+    m = h.metrics(front.addr["admin"])
+    dropped = h.metric_sum(m, "outrigger_upstream_rq_mirror_dropped_total") or 0
+    print(f"    {len(copies())} gRPC copies reached ledger-shadow over HTTP/2 + mTLS "
+          f"(authority {line['authority']}), {dropped:.0f} dropped")
+
+
 if __name__ == "__main__":
     h.main([
         test_websocket_through_two_sidecars_with_mtls,
@@ -847,4 +910,5 @@ if __name__ == "__main__":
         test_http2_goaway_on_drain,
         test_grpc_deadline_and_proxy_errors_speak_grpc,
         test_grpc_through_two_sidecars_with_mtls,
+        test_grpc_mirrored_to_a_mesh_peer_over_mtls,
     ])
