@@ -449,6 +449,8 @@ asio::awaitable<void> H2Session::Forward(Stream& s, const Admission& admission,
     }
     const TryEnd end = http2 ? co_await TryH2(s, fields) : co_await TryH1(s, text);
     --s.host->active_requests;
+    // The client reset the stream (a cancelled gRPC call): not the host's failure, no answer.
+    if (s.gone && end != TryEnd::kAnswered) co_return;
     switch (end) {
       case TryEnd::kAnswered:
         RecordTry(s, OutcomeOfStatus(s.status));
