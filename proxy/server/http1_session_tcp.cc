@@ -4,7 +4,8 @@
 // such as MySQL or SMTP do). The upstream is picked, limited by the max_connections breaker,
 // connected (mTLS to mesh peers, as for HTTP) and then bytes flow both ways through Relay
 // (tunnel.cc) until both sides have finished. Each relayed connection is counted
-// (outrigger_tcp_relays_total, bytes both ways) and logged as one access-log line whose protocol
+// with the Istio labels requests have (outrigger_tcp_relays_total, bytes both ways; the caller
+// from its certificate inbound) and logged as one access-log line whose protocol
 // is "TCP". During a drain relays run on until they end or the drain timeout cuts them.
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -13,6 +14,8 @@
 
 #include "absl/strings/string_view.h"
 #include "proxy/server/http1_session.h"
+#include "proxy/server/message_heads.h"
+#include "proxy/server/request_record.h"
 #include "xds/common/log.h"
 
 namespace outrigger::proxy {
@@ -97,10 +100,23 @@ asio::awaitable<void> Http1Session::ProxyTcp() {
   bytes_received_ = bytes_sent_ = 0;
   cluster_name_ = listener_->cluster;
   stream_idle_timeout_ = listener_->http.stream_idle_timeout;
-  ++listener_stats_->tcp_relays;
-  auto finish = [this] {
-    listener_stats_->tcp_received_bytes += bytes_received_;
-    listener_stats_->tcp_sent_bytes += bytes_sent_;
+  // The relay's series (Istio's labels, as for requests), once the upstream is known: counted
+  // as relayed then, its bytes at the end.
+  TcpSeries* series = nullptr;
+  auto open_series = [this, &series] {
+    std::string workload, version;
+    if (inbound_) CallerLabels(peer_identity_, http::HeaderMap(), &workload, &version);
+    ListenerStats::LabelView labels =
+        PeerLabels(worker_, inbound_, cluster_name_, nullptr, host_.get(), workload, version,
+                   peer_identity_);
+    labels.response_flags = flags_;
+    series = &listener_stats_->TcpSeriesFor(labels, &worker_.key_scratch());
+    ++series->relays;
+  };
+  auto finish = [this, &series, &open_series] {
+    if (series == nullptr) open_series();
+    series->received_bytes += bytes_received_;
+    series->sent_bytes += bytes_sent_;
     if (flags_ & (kNoHealthyUpstream | kUpstreamOverflow | kUpstreamConnectFailure)) {
       ++listener_stats_->tcp_relay_failures;
     }
@@ -162,6 +178,7 @@ asio::awaitable<void> Http1Session::ProxyTcp() {
     finish();
     co_return;
   }
+  open_series();
   SetPhase(Phase::kStreaming, stream_idle_timeout_);
   if (in_.size() > 0) {  // what detection (or the client) already sent
     auto [ec, n] = co_await upstream_->stream.Write(in_.data());

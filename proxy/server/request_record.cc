@@ -9,30 +9,41 @@
 
 namespace outrigger::proxy {
 
-void RecordFinished(Worker& worker, ListenerStats& stats, FinishedRequest& r) {
-  RequestInfo& info = r.info;
-  if (r.host != nullptr) info.upstream_host = r.host->address_text;
+ListenerStats::LabelView PeerLabels(Worker& worker, bool inbound, absl::string_view cluster,
+                                    const router::Route* route, const HostPool* host,
+                                    absl::string_view source_workload,
+                                    absl::string_view source_version,
+                                    absl::string_view peer_identity) {
   ListenerStats::LabelView labels;
-  labels.response_code = static_cast<uint16_t>(info.status);
-  labels.response_flags = info.flags;
-  labels.grpc_status = r.grpc_status;
-  if (r.inbound) {
-    labels.source_workload = r.source_workload;
-    labels.source_version = r.source_version;
+  if (inbound) {
+    labels.source_workload = source_workload;
+    labels.source_version = source_version;
     labels.destination_service = worker.service_label();
     labels.destination_version = worker.version_label();
-    labels.mutual_tls = !info.source_identity.empty();
+    labels.mutual_tls = !peer_identity.empty();
   } else {
     labels.source_workload = worker.workload_label();
     labels.source_version = worker.version_label();
-    labels.destination_service = r.route != nullptr     ? absl::string_view(r.route->virtual_host)
-                                 : !info.cluster.empty() ? info.cluster
-                                                         : absl::string_view("unknown");
-    labels.destination_version = r.host != nullptr && !r.host->version.empty()
-                                     ? absl::string_view(r.host->version)
+    labels.destination_service = route != nullptr  ? absl::string_view(route->virtual_host)
+                                 : !cluster.empty() ? cluster
+                                                    : absl::string_view("unknown");
+    labels.destination_version = host != nullptr && !host->version.empty()
+                                     ? absl::string_view(host->version)
                                      : absl::string_view("unknown");
-    labels.mutual_tls = r.host != nullptr && !r.host->spiffe_id.empty();
+    labels.mutual_tls = host != nullptr && !host->spiffe_id.empty();
   }
+  return labels;
+}
+
+void RecordFinished(Worker& worker, ListenerStats& stats, FinishedRequest& r) {
+  RequestInfo& info = r.info;
+  if (r.host != nullptr) info.upstream_host = r.host->address_text;
+  ListenerStats::LabelView labels =
+      PeerLabels(worker, r.inbound, info.cluster, r.route, r.host, r.source_workload,
+                 r.source_version, info.source_identity);
+  labels.response_code = static_cast<uint16_t>(info.status);
+  labels.response_flags = info.flags;
+  labels.grpc_status = r.grpc_status;
   stats.RecordRequest(labels, info.duration_ms, info.bytes_received, info.bytes_sent,
                       &worker.key_scratch());
 

@@ -7,6 +7,7 @@
 
 #include "absl/strings/string_view.h"
 #include "proxy/server/access_log.h"
+#include "proxy/server/stats.h"
 
 namespace outrigger::router {
 struct Route;
@@ -16,7 +17,6 @@ namespace outrigger::proxy {
 
 class Worker;
 struct HostPool;
-struct ListenerStats;
 struct RequestTrace;
 
 struct FinishedRequest {
@@ -32,6 +32,15 @@ struct FinishedRequest {
 };
 
 void RecordFinished(Worker& worker, ListenerStats& stats, FinishedRequest& request);
+
+// The Istio labels of a request or a TCP relay, by direction: inbound, the caller (certificate or
+// header) and this workload; outbound, this workload and the route's virtual host (else the
+// cluster) with the answering host's version. Views into the arguments and the worker.
+ListenerStats::LabelView PeerLabels(Worker& worker, bool inbound, absl::string_view cluster,
+                                    const router::Route* route, const HostPool* host,
+                                    absl::string_view source_workload,
+                                    absl::string_view source_version,
+                                    absl::string_view peer_identity);
 
 }  // namespace outrigger::proxy
 

@@ -34,53 +34,73 @@ void RequestSeries::Merge(const RequestSeries& o) {
   response_bytes.Merge(o.response_bytes);
 }
 
-void ListenerStats::RecordRequest(const LabelView& l, double duration_ms,
-                                  uint64_t request_bytes, uint64_t response_bytes,
-                                  std::string* key) {
+namespace {
+
+// The series of `l` in `map`, created when new; beyond kMaxSeries label sets, the overflow series.
+template <typename Series>
+Series& FindSeries(absl::node_hash_map<std::string, Series>& map,
+                   const ListenerStats::LabelView& l, uint64_t* overflowed, std::string* key) {
   key->clear();
   absl::StrAppend(key, l.source_workload, "\x1f", l.source_version, "\x1f",
                   l.destination_service, "\x1f", l.destination_version, "\x1f",
                   l.response_code, "\x1f", l.response_flags, l.mutual_tls ? "\x1fm" : "\x1fp",
                   l.grpc_status);
-  auto it = series.find(*key);
-  if (it == series.end()) {
-    if (series.size() >= kMaxSeries) {
-      ++series_overflow;
-      RequestLabels overflow{"overflow", "overflow", "overflow", "overflow", l.response_code,
-                             l.response_flags, l.mutual_tls};
-      key->clear();
-      absl::StrAppend(key, "overflow\x1f", l.response_code, "\x1f", l.response_flags,
-                      l.mutual_tls ? "\x1fm" : "\x1fp");
-      it = series.find(*key);
-      if (it == series.end()) it = series.emplace(*key, RequestSeries{overflow}).first;
-    } else {
-      it = series
-               .emplace(*key, RequestSeries{RequestLabels{
-                                  std::string(l.source_workload), std::string(l.source_version),
-                                  std::string(l.destination_service),
-                                  std::string(l.destination_version), l.response_code,
-                                  l.response_flags, l.mutual_tls, std::string(l.grpc_status)}})
-               .first;
+  auto it = map.find(*key);
+  if (it != map.end()) return it->second;
+  if (map.size() >= ListenerStats::kMaxSeries) {
+    ++*overflowed;
+    key->clear();
+    absl::StrAppend(key, "overflow\x1f", l.response_code, "\x1f", l.response_flags,
+                    l.mutual_tls ? "\x1fm" : "\x1fp");
+    it = map.find(*key);
+    if (it == map.end()) {
+      Series series;
+      series.labels = RequestLabels{"overflow", "overflow", "overflow", "overflow",
+                                    l.response_code, l.response_flags, l.mutual_tls};
+      it = map.emplace(*key, std::move(series)).first;
     }
+    return it->second;
   }
-  RequestSeries& s = it->second;
+  Series series;
+  series.labels = RequestLabels{std::string(l.source_workload), std::string(l.source_version),
+                                std::string(l.destination_service),
+                                std::string(l.destination_version), l.response_code,
+                                l.response_flags, l.mutual_tls, std::string(l.grpc_status)};
+  return map.emplace(*key, std::move(series)).first->second;
+}
+
+}  // namespace
+
+void ListenerStats::RecordRequest(const LabelView& l, double duration_ms,
+                                  uint64_t request_bytes, uint64_t response_bytes,
+                                  std::string* key) {
+  RequestSeries& s = FindSeries(series, l, &series_overflow, key);
   ++s.requests;
   s.duration.Record(duration_ms);
   s.request_bytes.Record(static_cast<double>(request_bytes));
   s.response_bytes.Record(static_cast<double>(response_bytes));
 }
 
+TcpSeries& ListenerStats::TcpSeriesFor(const LabelView& l, std::string* key) {
+  return FindSeries(tcp_series, l, &series_overflow, key);
+}
+
+void TcpSeries::Merge(const TcpSeries& o) {
+  if (relays == 0 && labels.destination_service.empty()) labels = o.labels;
+  relays += o.relays;
+  received_bytes += o.received_bytes;
+  sent_bytes += o.sent_bytes;
+}
+
 void ListenerStats::Merge(const ListenerStats& o) {
   if (reporter.empty()) reporter = o.reporter;
   for (const auto& [k, v] : o.series) series[k].Merge(v);
+  for (const auto& [k, v] : o.tcp_series) tcp_series[k].Merge(v);
   series_overflow += o.series_overflow;
   cx_total += o.cx_total;
   cx_closed += o.cx_closed;
   cx_mutual_tls += o.cx_mutual_tls;
-  tcp_relays += o.tcp_relays;
   tcp_relay_failures += o.tcp_relay_failures;
-  tcp_received_bytes += o.tcp_received_bytes;
-  tcp_sent_bytes += o.tcp_sent_bytes;
   cx_active += o.cx_active;
   rq_active += o.rq_active;
   tls_handshakes += o.tls_handshakes;
@@ -134,26 +154,42 @@ std::string WorkerStats::RenderPrometheus() const {
   for (const auto& [k, v] : clusters) cs[k] = &v;
 
   // Istio's standard metrics, under outrigger_ names, with the listener added.
+  auto label_text = [](absl::string_view listener, absl::string_view reporter,
+                       const RequestLabels& l, bool http) {
+    std::string text = absl::StrCat(
+        "listener=\"", listener, "\",reporter=\"", reporter, "\",source_workload=\"",
+        l.source_workload, "\",source_version=\"", l.source_version,
+        "\",destination_service=\"", l.destination_service, "\",destination_version=\"",
+        l.destination_version, "\",");
+    if (http) absl::StrAppend(&text, "response_code=\"", l.response_code, "\",");
+    absl::StrAppend(&text, "response_flags=\"", ResponseFlagsString(l.response_flags),
+                    "\",connection_security_policy=\"", l.mutual_tls ? "mutual_tls" : "none",
+                    "\"");
+    if (http) absl::StrAppend(&text, ",grpc_response_status=\"", l.grpc_status, "\"");
+    return text;
+  };
   struct Row {
     std::string labels;
     const RequestSeries* series;
   };
   std::vector<Row> rows;
+  struct TcpRow {
+    std::string labels;
+    const TcpSeries* series;
+  };
+  std::vector<TcpRow> tcp_rows;
   for (const auto& [name, s] : ls) {
     std::vector<Row> mine;
     for (const auto& [key, series] : s->series) {
-      const RequestLabels& l = series.labels;
-      mine.push_back(
-          {absl::StrCat("listener=\"", name, "\",reporter=\"", s->reporter,
-                        "\",source_workload=\"", l.source_workload, "\",source_version=\"",
-                        l.source_version, "\",destination_service=\"", l.destination_service,
-                        "\",destination_version=\"", l.destination_version,
-                        "\",response_code=\"", l.response_code, "\",response_flags=\"",
-                        ResponseFlagsString(l.response_flags),
-                        "\",connection_security_policy=\"", l.mutual_tls ? "mutual_tls" : "none",
-                        "\",grpc_response_status=\"", l.grpc_status, "\""),
-           &series});
+      mine.push_back({label_text(name, s->reporter, series.labels, true), &series});
     }
+    std::vector<TcpRow> tcp;
+    for (const auto& [key, series] : s->tcp_series) {
+      tcp.push_back({label_text(name, s->reporter, series.labels, false), &series});
+    }
+    std::sort(tcp.begin(), tcp.end(),
+              [](const TcpRow& a, const TcpRow& b) { return a.labels < b.labels; });
+    tcp_rows.insert(tcp_rows.end(), tcp.begin(), tcp.end());
     std::sort(mine.begin(), mine.end(),
               [](const Row& a, const Row& b) { return a.labels < b.labels; });
     rows.insert(rows.end(), mine.begin(), mine.end());
@@ -192,21 +228,26 @@ std::string WorkerStats::RenderPrometheus() const {
   gauge_or_counter("outrigger_tcp_connections_mutual_tls_total", "counter",
                    "Downstream connections that presented a mesh certificate.",
                    [](const ListenerStats& s) { return s.cx_mutual_tls; });
-  gauge_or_counter("outrigger_tcp_relays_total", "counter",
-                   "Connections relayed as raw TCP (declared TCP, or not HTTP by detection).",
-                   [](const ListenerStats& s) { return s.tcp_relays; });
+  // Raw TCP relays with Istio's labels (istio_tcp_*), as requests have them.
+  auto tcp_metric = [&](const char* metric, const char* help, auto get) {
+    absl::StrAppend(&out, "# HELP ", metric, " ", help, "\n# TYPE ", metric, " counter\n");
+    for (const TcpRow& r : tcp_rows) {
+      absl::StrAppend(&out, metric, "{", r.labels, "} ", get(*r.series), "\n");
+    }
+  };
+  tcp_metric("outrigger_tcp_relays_total",
+             "Connections relayed as raw TCP (declared TCP, or not HTTP by detection).",
+             [](const TcpSeries& s) { return s.relays; });
+  tcp_metric("outrigger_tcp_received_bytes_total", "Raw TCP bytes received from clients.",
+             [](const TcpSeries& s) { return s.received_bytes; });
+  tcp_metric("outrigger_tcp_sent_bytes_total", "Raw TCP bytes sent to clients.",
+             [](const TcpSeries& s) { return s.sent_bytes; });
   gauge_or_counter("outrigger_tcp_relay_failures_total", "counter",
                    "Raw TCP connections closed because no upstream could be reached.",
                    [](const ListenerStats& s) { return s.tcp_relay_failures; });
-  gauge_or_counter("outrigger_tcp_received_bytes_total", "counter",
-                   "Raw TCP bytes received from clients.",
-                   [](const ListenerStats& s) { return s.tcp_received_bytes; });
-  gauge_or_counter("outrigger_tcp_sent_bytes_total", "counter",
-                   "Raw TCP bytes sent to clients.",
-                   [](const ListenerStats& s) { return s.tcp_sent_bytes; });
   gauge_or_counter("outrigger_metrics_series_overflow_total", "counter",
-                   "Requests counted under the \"overflow\" labels because the listener already "
-                   "had the most label sets allowed.",
+                   "Requests (and TCP relays) counted under the \"overflow\" labels because the "
+                   "listener already had the most label sets allowed.",
                    [](const ListenerStats& s) { return s.series_overflow; });
   gauge_or_counter("outrigger_downstream_cx_total", "counter", "Downstream connections accepted.",
                    [](const ListenerStats& s) { return s.cx_total; });

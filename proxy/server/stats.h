@@ -57,6 +57,16 @@ struct RequestSeries {
   void Merge(const RequestSeries& other);
 };
 
+// Raw TCP relays of one label set (Istio's istio_tcp_* metrics): response_code is 0, and the
+// flags are those known when the upstream connection was made or refused (UF, UH, UO).
+struct TcpSeries {
+  RequestLabels labels;
+  uint64_t relays = 0;
+  uint64_t received_bytes = 0;  // from clients
+  uint64_t sent_bytes = 0;      // to clients
+  void Merge(const TcpSeries& other);
+};
+
 struct ListenerStats {
   // At most this many label sets per listener per worker; requests beyond it are counted in a
   // series whose source and destination labels read "overflow".
@@ -69,11 +79,10 @@ struct ListenerStats {
   uint64_t cx_total = 0;
   uint64_t cx_closed = 0;
   uint64_t cx_mutual_tls = 0;  // of cx_total, connections that came with a mesh certificate
-  // Raw TCP (protocol TCP, or DETECT finding something else than HTTP).
-  uint64_t tcp_relays = 0;          // connections relayed
-  uint64_t tcp_relay_failures = 0;  // of those, no upstream (UH, UO, UF)
-  uint64_t tcp_received_bytes = 0;  // from clients
-  uint64_t tcp_sent_bytes = 0;      // to clients
+  // Raw TCP (protocol TCP, or DETECT finding something else than HTTP), by label set (bounded
+  // like `series`).
+  absl::node_hash_map<std::string, TcpSeries> tcp_series;
+  uint64_t tcp_relay_failures = 0;  // relays that found no upstream (UH, UO, UF)
   int64_t cx_active = 0;
   uint64_t rq_active = 0;
   // Inbound mTLS.
@@ -92,6 +101,8 @@ struct ListenerStats {
   };
   void RecordRequest(const LabelView& labels, double duration_ms, uint64_t request_bytes,
                      uint64_t response_bytes, std::string* key_scratch);
+  // The series a TCP relay with these labels counts in (stable: series are never removed).
+  TcpSeries& TcpSeriesFor(const LabelView& labels, std::string* key_scratch);
   void Merge(const ListenerStats& other);
 };
 

@@ -468,6 +468,17 @@ def test_tcp_through_two_sidecars_with_mtls():
                           lambda v: (v or 0) >= 1 << 20)
         dm = h.metrics(db.addr["admin"])
         assert (h.metric_sum(dm, "outrigger_tcp_connections_mutual_tls_total") or 0) >= 1
+        # Relays carry the Istio labels requests have: on the callee's side, the caller from its
+        # certificate; on the caller's side, the destination Service.
+        assert (h.metric_sum(dm, "outrigger_tcp_received_bytes_total", reporter="destination",
+                             source_workload="frontend", destination_service=f"{svc}.default",
+                             connection_security_policy="mutual_tls") or 0) >= 1 << 20, \
+            h.series(dm, "outrigger_tcp_received_bytes_total")
+        fm = h.metrics(front.addr["admin"])
+        assert (h.metric_sum(fm, "outrigger_tcp_relays_total", reporter="source",
+                             source_workload="frontend", destination_service=f"{svc}.default",
+                             connection_security_policy="mutual_tls") or 0) >= 1, \
+            h.series(fm, "outrigger_tcp_relays_total")
         line = front.wait_for_access_log(lambda e: e.get("protocol") == "TCP" and
                                          e.get("bytes_received", 0) >= 1 << 20)
         assert line["upstream_cluster"] == f"{svc}.default" and line["response_flags"] == "-", line
