@@ -89,6 +89,40 @@ TEST_CASE("the number of series per listener is bounded", "[stats]") {
   CHECK(total == n);  // nothing lost, only folded
 }
 
+TEST_CASE("raw TCP relays are counted with Istio's labels, merged and bounded", "[stats]") {
+  WorkerStats a, b;
+  std::string key;
+  a.listeners["inbound"].reporter = "destination";
+  for (WorkerStats* w : {&a, &b}) {
+    TcpSeries& t = w->listeners["inbound"].TcpSeriesFor(Labels("frontend", "v1", 0), &key);
+    ++t.relays;
+    t.received_bytes += 100;
+    t.sent_bytes += 7;
+  }
+  // The same labels give the same series (its address is kept by the session meanwhile).
+  CHECK(&a.listeners["inbound"].TcpSeriesFor(Labels("frontend", "v1", 0), &key) ==
+        &a.listeners["inbound"].tcp_series.begin()->second);
+  a.Merge(b);
+  const std::string text = a.RenderPrometheus();
+  const std::string labels =
+      "listener=\"inbound\",reporter=\"destination\",source_workload=\"frontend\","
+      "source_version=\"v1\",destination_service=\"catalog.default\",destination_version=\"v1\","
+      "response_flags=\"-\",connection_security_policy=\"mutual_tls\"";
+  CHECK(text.find(absl::StrCat("outrigger_tcp_relays_total{", labels, "} 2\n")) !=
+        std::string::npos);
+  CHECK(text.find(absl::StrCat("outrigger_tcp_received_bytes_total{", labels, "} 200\n")) !=
+        std::string::npos);
+  CHECK(text.find(absl::StrCat("outrigger_tcp_sent_bytes_total{", labels, "} 14\n")) !=
+        std::string::npos);
+
+  ListenerStats s;
+  for (size_t i = 0; i < ListenerStats::kMaxSeries + 10; ++i) {
+    ++s.TcpSeriesFor(Labels(absl::StrCat("caller-", i), "v1", 0), &key).relays;
+  }
+  CHECK(s.tcp_series.size() == ListenerStats::kMaxSeries + 1);
+  CHECK(s.series_overflow == 10);
+}
+
 TEST_CASE("label values from peers are sanitized", "[stats]") {
   CHECK(SanitizeLabel("catalog-v2") == "catalog-v2");
   CHECK(SanitizeLabel("v1.2_3") == "v1.2_3");
