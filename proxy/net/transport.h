@@ -12,12 +12,21 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/stream.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
 #include <cstddef>
 #include <memory>
 #include <optional>
 #include <tuple>
 
+#include "absl/strings/string_view.h"
+
 namespace outrigger::proxy {
+
+// The bytes a read buffer holds, as a view (valid until the buffer changes).
+inline absl::string_view BufferView(const boost::beast::flat_buffer& b) {
+  const auto d = b.data();
+  return {static_cast<const char*>(d.data()), d.size()};
+}
 
 using IoResult = boost::asio::awaitable<std::tuple<boost::system::error_code, std::size_t>>;
 

@@ -1,19 +1,18 @@
-// See h2_session.h (streams to HTTP/2 clusters: h2_session_upstream.cc). One reader loop (Run) feeds the codec, whose events start one Serve
-// coroutine per stream; one writer coroutine (Writer) sends whatever the codec has framed. Streams
-// wait on their own timer (Wait/Wake) for request data, for window space, or for a reset.
+// See h2_session.h. This file: the connection (one reader loop, Run, feeds the codec, whose events
+// start one Serve coroutine per stream; one writer coroutine, Writer, sends whatever the codec has
+// framed), admission, the tries of a stream and their retries (Forward), local replies, mirrors
+// and the end of a stream. One try goes over HTTP/1.1 (h2_session_http1.cc) or HTTP/2
+// (h2_session_http2.cc). Streams wait on their own timer (Wait/Wake) for request data, for window
+// space, or for a reset.
 #include "proxy/server/h2_session.h"
 #include "proxy/server/h2_stream.h"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
-#include "absl/strings/ascii.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "proxy/http/http1_codec.h"
 #include "proxy/http2/grpc.h"
 #include "proxy/server/http1_session.h"
@@ -21,26 +20,17 @@
 #include "proxy/server/message_heads.h"
 #include "proxy/server/mirror.h"
 #include "proxy/server/request_record.h"
-#include "proxy/upstream/connector.h"
 #include "xds/common/log.h"
 
 namespace outrigger::proxy {
 
 namespace asio = boost::asio;
-namespace bhttp = boost::beast::http;
 using boost::system::error_code;
-using namespace asio::experimental::awaitable_operators;
 
 namespace {
 
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 constexpr size_t kReadSize = 64 * 1024;
-constexpr uint32_t kMaxResponseHeadBytes = 96 * 1024;
-
-absl::string_view View(const boost::beast::flat_buffer& b) {
-  auto d = b.data();
-  return {static_cast<const char*>(d.data()), d.size()};
-}
 
 }  // namespace
 
@@ -85,7 +75,7 @@ asio::awaitable<void> H2Session::Writer() {
     }
     // Window space may have opened for streams holding response data.
     for (auto& [id, s] : streams_) {
-      if (codec_.Queued(id) < kMaxQueuedResponse) Wake(*s);
+      if (codec_.Queued(id) < kMaxQueuedStreamBytes) Wake(*s);
     }
   }
   writer_running_ = false;
@@ -114,7 +104,7 @@ asio::awaitable<void> H2Session::Run() {
   bool first = true;
   for (;;) {
     if (!first || in.size() > 0) {
-      if (auto st = codec_.Receive(View(in)); !st.ok()) {
+      if (auto st = codec_.Receive(BufferView(in)); !st.ok()) {
         LogDebug("HTTP/2 from ", owner_.client_ip_, " on ", owner_.listener_name_, ": ",
                  st.message());
         in.consume(in.size());
@@ -405,11 +395,8 @@ asio::awaitable<void> H2Session::Forward(Stream& s, const Admission& admission,
                     &text);
   s.req.version = 20;
   if (http2) {
-    bool te_trailers = false;
-    http::ForEachToken(s.req.headers.Get("te").value_or(""), [&](absl::string_view t) {
-      te_trailers = te_trailers || http::EqualsIgnoreCase(t, "trailers");
-    });
-    fields = ToHttp2Request(text, s.req.method, target, s.req.authority, te_trailers);
+    fields = ToHttp2Request(text, s.req.method, target, s.req.authority,
+                            WantsTrailers(s.req.headers));
   }
   if (s.body_end) MaybeMirror(s, admission, target);
 
@@ -502,94 +489,6 @@ asio::awaitable<void> H2Session::Forward(Stream& s, const Admission& admission,
   }
 }
 
-asio::awaitable<H2Session::TryEnd> H2Session::TryH1(Stream& s, const std::string& head) {
-  const auto ex = owner_.client_.socket().get_executor();
-  s.upstream = s.host->TakeIdle(std::chrono::steady_clock::now());
-  bool reused = s.upstream != nullptr;
-  for (;;) {
-    if (!s.upstream) {
-      ClusterState* cluster = worker_.clusters().Find(s.cluster);
-      if (cluster == nullptr) {
-        s.failure = TryFailure::kConnect;
-        co_return TryEnd::kFailed;
-      }
-      if (cluster->stats().cx_active >= static_cast<int64_t>(cluster->limits().max_connections)) {
-        co_return TryEnd::kOverflow;
-      }
-      s.upstream = co_await Connect(s);
-      if (!s.upstream) {
-        s.failure = TryFailure::kConnect;
-        co_return TryEnd::kFailed;
-      }
-    }
-    s.sent = true;
-    s.to_upstream = head;
-    // This try's deadline (per-try timeout, or the route's) to the response head.
-    asio::steady_timer timer(ex);
-    if (s.try_deadline != SteadyTime::max()) {
-      timer.expires_at(s.try_deadline);
-      timer.async_wait([&s, alive = std::weak_ptr<bool>(alive_)](error_code ec) {
-        if (ec || alive.expired() || s.response_head_at != SteadyTime{}) return;
-        s.fired = s.try_deadline < s.retry.deadline() ? Stream::Fired::kPerTry
-                                                      : Stream::Fired::kRoute;
-        if (s.upstream) s.upstream->stream.Cancel();
-      });
-    }
-    if (s.body_end && s.body.size() <= 64 * 1024) {
-      // The whole (small) request is here: send it, then read the answer, in this coroutine.
-      co_await SendRequestBody(s);
-      if (!s.upstream_failed) co_await StreamResponse(s);
-    } else {
-      co_await (SendRequestBody(s) && StreamResponse(s));
-    }
-    timer.cancel();
-    if (s.held) {
-      s.upstream.reset();  // the held answer goes with its connection
-      co_return TryEnd::kHeld;
-    }
-    if (s.status != 0) {
-      if (s.upstream && s.response_complete && !s.upstream_failed && s.body_end && s.parser &&
-          s.parser->keep_alive() && !s.parser->need_eof()) {
-        HostPool::Release(std::move(s.upstream), std::chrono::steady_clock::now());
-      }
-      s.upstream.reset();
-      co_return TryEnd::kAnswered;
-    }
-    s.upstream.reset();
-    if (s.fired != Stream::Fired::kNone) {
-      s.failure = s.fired == Stream::Fired::kPerTry ? TryFailure::kPerTryTimeout
-                                                    : TryFailure::kRouteTimeout;
-      co_return TryEnd::kFailed;
-    }
-    // A pooled connection the upstream had closed (nothing came back): the request goes once
-    // more on a fresh connection to the same host. Not a retry.
-    if (reused && !s.got_response_bytes && !s.gone && s.body_end && s.replay_ok) {
-      reused = false;
-      ++s.host->stats->rq_retry_stale;
-      s.body.insert(0, s.replay);
-      s.replay.clear();
-      s.upstream_failed = false;
-      continue;
-    }
-    s.failure = TryFailure::kReset;
-    co_return TryEnd::kFailed;
-  }
-}
-
-asio::awaitable<std::unique_ptr<UpstreamConnection>> H2Session::Connect(Stream& s) {
-  asio::steady_timer deadline(owner_.client_.socket().get_executor(),
-                              absl::ToChronoNanoseconds(s.host->connect_timeout));
-  deadline.async_wait([&s, alive = std::weak_ptr<bool>(alive_)](error_code ec) {
-    if (ec || alive.expired() || s.connecting == nullptr) return;
-    error_code ignored;
-    s.connecting->cancel(ignored);
-  });
-  auto conn = co_await ConnectUpstream(s.host, worker_.tls(), &s.connecting, s.cluster);
-  deadline.cancel();
-  s.connecting = nullptr;
-  co_return conn;
-}
-
 bool H2Session::HoldForRetry(Stream& s, int status, int grpc_code) {
   if (s.gone || !s.body_end || !s.replay_ok) return false;  // cannot send it again
   if (!s.retry.RetryAnswer(status, grpc_code)) return false;
@@ -616,74 +515,29 @@ void H2Session::MaybeMirror(Stream& s, const Admission& admission, absl::string_
                      s.replay.size() + s.body.size() <= s.replay_limit;
   for (const auto& m : admission.route->mirrors) {
     if (!worker_.Chance(m.percent)) continue;
-    ClusterState* mirror = worker_.clusters().Find(m.cluster);
     if (!whole) {
-      if (mirror != nullptr) ++mirror->stats().rq_mirror_dropped;
+      if (ClusterState* c = worker_.clusters().Find(m.cluster)) ++c->stats().rq_mirror_dropped;
       continue;
     }
-    std::string body = s.replay + s.body;
+    MirrorCopy copy;
+    copy.body = s.replay + s.body;
     http::RequestHead head = s.req;
     head.version = 11;
     head.headers.Remove("content-length");
-    if (!body.empty() || s.has_body) head.headers.Set("content-length", absl::StrCat(body.size()));
-    std::string copy;
+    if (!copy.body.empty() || s.has_body) {
+      head.headers.Set("content-length", absl::StrCat(copy.body.size()));
+    }
     WriteUpstreamHead(head, target, false, admission.route,
                       ProxyHeaders{s.forwarded_for, s.request_id, s.trace.lines,
                                    owner_.inbound_ ? absl::string_view()
                                                    : worker_.source_headers(),
                                    {}},
-                      &copy, "-shadow");
-    if (mirror != nullptr && mirror->config().http2) {
-      // As HTTP/2 fields (the -shadow host becomes :authority), `te: trailers` kept for gRPC.
-      bool te_trailers = false;
-      http::ForEachToken(s.req.headers.Get("te").value_or(""), [&](absl::string_view t) {
-        te_trailers = te_trailers || http::EqualsIgnoreCase(t, "trailers");
-      });
-      SendMirrorH2(worker_, m.cluster,
-                   ToHttp2Request(copy, s.req.method, target, s.req.authority, te_trailers),
-                   std::move(body), s.timeout);
-      continue;
-    }
-    copy += body;
-    SendMirror(worker_, m.cluster, std::move(copy), s.req.method == "HEAD", s.timeout);
-  }
-}
-
-asio::awaitable<void> H2Session::SendRequestBody(Stream& s) {
-  http::BodyEncoder enc;
-  std::string framed;
-  enc.Reset(s.req.headers.Get("content-length") ? http::Framing::kContentLength
-                                                : http::Framing::kChunked,
-            &framed);
-  bool finished = !s.has_body;
-  // The head goes first, with whatever body is already here. Conditions are checked again after
-  // every write: data may arrive while a write is in progress.
-  std::string out = std::move(s.to_upstream);
-  for (;;) {
-    if (!s.body.empty()) {
-      if (s.has_body) enc.Data(s.body);
-      KeepForReplay(s);
-    }
-    if (s.body_end && !finished) {
-      http::HeaderMap trailers;
-      for (const auto& t : s.req_trailers) trailers.Add(t.name, t.value);
-      enc.Finish(trailers);
-      finished = true;
-    }
-    out += framed;
-    framed.clear();
-    if (!out.empty()) {
-      auto [ec, n] = co_await s.upstream->stream.Write(asio::buffer(out));
-      out.clear();
-      if (ec) {
-        s.upstream_failed = true;
-        s.upstream->stream.Cancel();
-        co_return;
-      }
-      continue;
-    }
-    if (s.body_end || s.gone || s.held) co_return;
-    co_await Wait(s.body_wake);
+                      &copy.head, "-shadow");
+    copy.method = s.req.method;
+    copy.target = std::string(target);
+    copy.authority = s.req.authority;
+    copy.te_trailers = WantsTrailers(s.req.headers);
+    SendMirror(worker_, m.cluster, std::move(copy), s.timeout);
   }
 }
 
@@ -702,116 +556,6 @@ void H2Session::KeepForReplay(Stream& s) {
     s.client_unacked = 0;
     Flush();
   }
-}
-
-asio::awaitable<bool> H2Session::ReadResponseHead(Stream& s) {
-  for (;;) {
-    s.resp.Clear();
-    s.resp_out.clear();
-    s.resp_body.Reset(http::Framing::kContentLength, &s.resp_out);  // raw bytes
-    s.parser.emplace(&s.resp, &s.resp_body);
-    s.parser->set_head_limit(kMaxResponseHeadBytes);
-    s.parser->eager(false);
-    if (s.req.method == "HEAD") s.parser->skip(true);
-    auto& in = s.upstream->in;
-    for (;;) {
-      if (in.size() > 0) {
-        error_code ec;
-        const size_t used = s.parser->Put(View(in), ec);
-        in.consume(used);
-        if (!ec && s.parser->is_header_done()) break;
-        if (ec && ec != bhttp::error::need_more) co_return false;
-        if (!ec && used > 0) continue;
-      }
-      auto [ec, n] = co_await s.upstream->stream.ReadSome(in.prepare(kReadSize));
-      if (ec) co_return false;
-      s.got_response_bytes = true;
-      in.commit(n);
-    }
-    if (s.resp.status >= 100 && s.resp.status < 200) continue;  // interim answers are dropped
-    co_return true;
-  }
-}
-
-asio::awaitable<void> H2Session::StreamResponse(Stream& s) {
-  if (!co_await ReadResponseHead(s)) {
-    s.upstream_failed = true;
-    co_return;
-  }
-  s.response_head_at = std::chrono::steady_clock::now();
-  if (HoldForRetry(s, s.resp.status, -1)) {
-    s.upstream->stream.Cancel();  // ends the request body's writer too
-    co_return;
-  }
-  s.status = s.resp.status;
-  if (s.gone) co_return;
-  // The response head: connection-specific headers have no place in HTTP/2.
-  http2::Headers h;
-  h.reserve(1 + s.resp.headers.size());
-  h.push_back({":status", absl::StrCat(s.resp.status)});
-  const absl::string_view connection = s.resp.headers.Get("connection").value_or("");
-  s.resp.headers.ForEach([&](absl::string_view name, absl::string_view value) {
-    if (http::IsHopByHop(name, connection)) return;
-    h.push_back({absl::AsciiStrToLower(name), std::string(value)});
-  });
-  const bool no_body = s.req.method == "HEAD" || s.resp.status == 204 || s.resp.status == 304;
-  s.parser->eager(true);
-  auto& in = s.upstream->in;
-  if (!s.parser->is_done() && in.size() > 0) {
-    error_code ec;
-    in.consume(s.parser->Put(View(in), ec));
-  }
-  const bool ends_now = s.parser->is_done() && s.resp_out.empty() &&
-                        s.parser->trailers().size() == 0;
-  if (!codec_.SubmitResponse(s.id, h, no_body || ends_now).ok()) co_return;
-  Flush();
-  if (no_body || ends_now) {
-    s.response_complete = s.parser->is_done();
-    co_return;
-  }
-  for (;;) {
-    if (!s.resp_out.empty()) {
-      s.bytes_sent += s.resp_out.size();
-      (void)codec_.SendData(s.id, s.resp_out, false);
-      s.resp_out.clear();
-      Flush();
-    }
-    if (s.parser->is_done()) break;
-    // Backpressure: the client's window is full; wait for the writer to move it.
-    while (codec_.Queued(s.id) >= kMaxQueuedResponse && !s.gone) co_await Wait(s.window_wake);
-    if (s.gone) co_return;
-    auto [ec, n] = co_await s.upstream->stream.ReadSome(in.prepare(kReadSize));
-    error_code pec;
-    if (ec == asio::error::eof && s.parser->need_eof()) {
-      s.parser->put_eof(pec);
-    } else if (ec) {
-      s.upstream_failed = true;
-      codec_.ResetStream(s.id, http2::kInternalError);  // cut mid-body: the client sees a reset
-      Flush();
-      co_return;
-    } else {
-      in.commit(n);
-      in.consume(s.parser->Put(View(in), pec));
-    }
-    if (pec && pec != bhttp::error::need_more) {
-      s.upstream_failed = true;
-      codec_.ResetStream(s.id, http2::kInternalError);
-      Flush();
-      co_return;
-    }
-  }
-  // Trailers (a chunked HTTP/1.1 response may carry them: grpc-status and friends).
-  if (s.parser->trailers().size() > 0) {
-    http2::Headers t;
-    s.parser->trailers().ForEach([&](absl::string_view name, absl::string_view value) {
-      t.push_back({absl::AsciiStrToLower(name), std::string(value)});
-    });
-    (void)codec_.SendTrailers(s.id, t);
-  } else {
-    (void)codec_.SendData(s.id, "", true);
-  }
-  s.response_complete = true;
-  Flush();
 }
 
 void H2Session::Finish(Stream& s) {

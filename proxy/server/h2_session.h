@@ -72,12 +72,11 @@ class H2Session : public http2::Codec::Events {
   awaitable<void> Serve(std::shared_ptr<Stream> s);
   // Tries hosts until an answer the client may have (retries: retry_gate.h).
   awaitable<void> Forward(Stream& s, const Admission& admission, absl::string_view target);
-  // One try over a pooled HTTP/1.1 connection to s.host; `head` is the request head as text.
+  // One try over a pooled HTTP/1.1 connection to s.host; `head` is the request head as text
+  // (h2_session_http1.cc).
   awaitable<TryEnd> TryH1(Stream& s, const std::string& head);
-  // One try as a stream of s.host's multiplexed HTTP/2 connection (h2_session_upstream.cc).
+  // One try as a stream of s.host's multiplexed HTTP/2 connection (h2_session_http2.cc).
   awaitable<TryEnd> TryH2(Stream& s, const http2::Headers& head);
-  // A new connection to s.host (mTLS to mesh peers) within its connect timeout; null on failure.
-  awaitable<std::unique_ptr<UpstreamConnection>> Connect(Stream& s);
   // The answer just read may be retried: true when the retry was taken (hold it back).
   bool HoldForRetry(Stream& s, int status, int grpc_code);
   void RecordTry(Stream& s, Outcome outcome);  // outlier detection

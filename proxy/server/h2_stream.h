@@ -1,5 +1,6 @@
-// H2Session's per-stream state, shared by h2_session.cc (the connection, HTTP/1.1 upstreams)
-// and h2_session_upstream.cc (HTTP/2 upstreams). Private to those two files.
+// H2Session's per-stream state, shared by h2_session.cc (the connection, the tries) and the two
+// kinds of try: h2_session_http1.cc (HTTP/1.1 upstreams), h2_session_http2.cc (HTTP/2 upstreams).
+// Private to those files.
 #ifndef OUTRIGGER_PROXY_SERVER_H2_STREAM_H_
 #define OUTRIGGER_PROXY_SERVER_H2_STREAM_H_
 
@@ -15,9 +16,6 @@
 #include "proxy/upstream/h2_upstream.h"
 
 namespace outrigger::proxy {
-
-// Response data a stream lets wait for the client's window before it stops reading upstream.
-inline constexpr size_t kMaxQueuedResponse = 256 * 1024;
 
 struct H2Session::Stream {
   explicit Stream(int32_t stream_id, const boost::asio::any_io_executor& ex)

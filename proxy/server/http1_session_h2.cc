@@ -27,13 +27,7 @@ using boost::system::error_code;
 namespace {
 
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
-constexpr size_t kMaxQueued = 256 * 1024;
 constexpr size_t kReadSize = 64 * 1024;
-
-absl::string_view View(const boost::beast::flat_buffer& b) {
-  auto d = b.data();
-  return {static_cast<const char*>(d.data()), d.size()};
-}
 
 // What the HTTP/2 stream delivered, collected by its callbacks; the session's coroutine waits
 // on `wake` and writes it out.
@@ -171,7 +165,7 @@ asio::awaitable<bool> Http1Session::ForwardOverH2(absl::string_view target) {
       for (;;) {
         if (in_.size() > 0 && !req_parser_->is_done()) {
           error_code ec;
-          in_.consume(req_parser_->Put(View(in_), ec));
+          in_.consume(req_parser_->Put(BufferView(in_), ec));
           if (ec && ec != bhttp::error::need_more) {
             flags_ |= kDownstreamProtocolError;
             co_return false;
@@ -189,7 +183,7 @@ asio::awaitable<bool> Http1Session::ForwardOverH2(absl::string_view target) {
           piece.clear();
         }
         if (done) break;
-        while (h2->Queued(id) >= kMaxQueued && !x->closed) co_await Wait(x->wake);
+        while (h2->Queued(id) >= kMaxQueuedStreamBytes && !x->closed) co_await Wait(x->wake);
         if (x->closed) break;
         auto [ec, n] = co_await client_.ReadSome(in_.prepare(kReadSize));
         if (ec) {
@@ -280,10 +274,7 @@ asio::awaitable<bool> Http1Session::ForwardOverH2(absl::string_view target) {
   }
   const bool no_body = req_.method == "HEAD" || x->status == 204 || x->status == 304 ||
                        (x->ended && x->data.empty() && x->trailers.empty() && !has_length);
-  bool wants_trailers = false;
-  http::ForEachToken(req_.headers.Get("te").value_or(""), [&](absl::string_view t) {
-    wants_trailers = wants_trailers || http::EqualsIgnoreCase(t, "trailers");
-  });
+  const bool wants_trailers = WantsTrailers(req_.headers);
   http::Framing framing = http::Framing::kNone;
   if (!no_body) {
     if (has_length && !(wants_trailers && req_.version == 11)) {

@@ -80,24 +80,20 @@ void Http1Session::MaybeMirror(const std::string& sent) {
   mirrored_ = true;
   for (const auto& m : route_->mirrors) {
     if (!Chance(m.percent)) continue;
-    ClusterState* mirror = worker_.clusters().Find(m.cluster);
-    const bool http2 = mirror != nullptr && mirror->config().http2;
-    // Not kept (larger than the replay limit), or chunked for an HTTP/2 cluster: not copied.
-    if (!replay_ok_ || sent.size() < head_size_ || (http2 && req_parser_->chunked())) {
-      if (mirror != nullptr) ++mirror->stats().rq_mirror_dropped;
+    if (!replay_ok_ || sent.size() < head_size_) {
+      // The body was larger than the replay limit: it was not kept, so it cannot be copied.
+      if (ClusterState* c = worker_.clusters().Find(m.cluster)) ++c->stats().rq_mirror_dropped;
       continue;
     }
-    std::string copy;
-    WriteUpstreamHead(req_, target_, req_parser_->chunked(), route_, ForwardedHeaders(), &copy,
-                      "-shadow");
-    if (http2) {
-      SendMirrorH2(worker_, m.cluster,
-                   ToHttp2Request(copy, req_.method, target_, req_.authority, false),
-                   sent.substr(head_size_), route_timeout_);
-      continue;
-    }
-    copy.append(sent, head_size_, std::string::npos);
-    SendMirror(worker_, m.cluster, std::move(copy), req_.method == "HEAD", route_timeout_);
+    MirrorCopy copy;
+    WriteUpstreamHead(req_, target_, req_parser_->chunked(), route_, ForwardedHeaders(),
+                      &copy.head, "-shadow");
+    copy.body = sent.substr(head_size_);
+    copy.chunked = req_parser_->chunked();
+    copy.method = req_.method;
+    copy.target = std::string(target_);
+    copy.authority = req_.authority;
+    SendMirror(worker_, m.cluster, std::move(copy), route_timeout_);
   }
 }
 

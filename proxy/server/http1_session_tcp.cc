@@ -30,11 +30,6 @@ namespace {
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 constexpr size_t kDetectReadSize = 16 * 1024;
 
-absl::string_view View(const boost::beast::flat_buffer& b) {
-  auto d = b.data();
-  return {static_cast<const char*>(d.data()), d.size()};
-}
-
 // A timer that cancels the client's pending operation when it fires; `fired` outlives the
 // coroutine frame (the handler may run after the frame is gone when the timer is cancelled).
 struct Watchdog {
@@ -72,7 +67,7 @@ asio::awaitable<bool> Http1Session::DetectHttp() {
   const auto deadline = std::chrono::steady_clock::now() +
                         absl::ToChronoNanoseconds(l ? l->detection_timeout : absl::Seconds(0));
   for (;;) {
-    switch (http::SniffRequestLine(View(in_))) {
+    switch (http::SniffRequestLine(BufferView(in_))) {
       case http::Sniff::kHttp: co_return true;
       case http::Sniff::kNotHttp: co_return false;
       case http::Sniff::kNeedMore: break;

@@ -98,6 +98,14 @@ void CallerLabels(absl::string_view peer_identity, const http::HeaderMap& header
   *version = SanitizeLabel(headers.Get(kSourceVersionHeader).value_or(""));
 }
 
+bool WantsTrailers(const http::HeaderMap& headers) {
+  bool trailers = false;
+  http::ForEachToken(headers.Get("te").value_or(""), [&](absl::string_view t) {
+    trailers = trailers || http::EqualsIgnoreCase(t, "trailers");
+  });
+  return trailers;
+}
+
 http2::Headers ToHttp2Request(absl::string_view head, absl::string_view method,
                               absl::string_view target, absl::string_view authority,
                               bool te_trailers) {

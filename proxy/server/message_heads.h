@@ -46,6 +46,9 @@ http2::Headers ToHttp2Request(absl::string_view head, absl::string_view method,
                               absl::string_view target, absl::string_view authority,
                               bool te_trailers);
 
+// Whether the client's `TE` header asks for trailers (`te: trailers`, as gRPC clients send).
+bool WantsTrailers(const http::HeaderMap& headers);
+
 // The x-outrigger-source-* headers (set by the calling sidecar, read by the called one).
 inline constexpr char kSourceWorkloadHeader[] = "x-outrigger-source-workload";
 inline constexpr char kSourceVersionHeader[] = "x-outrigger-source-version";

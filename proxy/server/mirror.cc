@@ -10,6 +10,7 @@
 #include <boost/asio/write.hpp>
 
 #include "proxy/http/http1_codec.h"
+#include "proxy/server/message_heads.h"
 #include "proxy/server/worker.h"
 #include "proxy/upstream/connector.h"
 #include "proxy/upstream/h2_upstream.h"
@@ -44,9 +45,7 @@ asio::awaitable<bool> Exchange(UpstreamConnection& conn, const std::string& requ
     for (;;) {
       if (conn.in.size() > 0) {
         error_code ec;
-        auto d = conn.in.data();
-        const size_t used = parser.Put(
-            absl::string_view(static_cast<const char*>(d.data()), d.size()), ec);
+        const size_t used = parser.Put(BufferView(conn.in), ec);
         conn.in.consume(used);
         sink.clear();
         if (!ec && parser.is_done()) break;
@@ -65,61 +64,59 @@ asio::awaitable<bool> Exchange(UpstreamConnection& conn, const std::string& requ
   }
 }
 
-// A new connection to `host` within its connect timeout (mTLS to mesh peers); null on failure.
-asio::awaitable<std::unique_ptr<UpstreamConnection>> Connect(Worker& worker,
-                                                             const std::shared_ptr<HostPool>& host,
-                                                             absl::string_view cluster) {
-  asio::ip::tcp::socket* connecting = nullptr;
-  asio::steady_timer deadline(worker.io_context(),
-                              absl::ToChronoNanoseconds(host->connect_timeout));
-  deadline.async_wait([&connecting](error_code ec) {
-    if (ec || connecting == nullptr) return;
-    error_code ignored;
-    connecting->cancel(ignored);
-  });
-  auto conn = co_await ConnectUpstream(host, worker.tls(), &connecting, cluster);
-  deadline.cancel();
-  co_return conn;
-}
+// A copy's place in the mirror cluster: its breaker, the picked host, the counters. No host when
+// the cluster has none or its breaker is full (then the copy is counted as dropped).
+struct Slot {
+  ClusterStats* stats = nullptr;
+  std::shared_ptr<HostPool> host;
+
+  static Slot Take(Worker& worker, absl::string_view cluster_name) {
+    Slot slot;
+    ClusterState* cluster = worker.clusters().Find(cluster_name);
+    if (cluster == nullptr || cluster->empty()) return slot;
+    slot.stats = &cluster->stats();
+    if (slot.stats->rq_active < static_cast<int64_t>(cluster->limits().max_requests)) {
+      slot.host = cluster->Pick({.hash = std::nullopt, .random = worker.Random()});
+    }
+    if (!slot.host) {
+      ++slot.stats->rq_mirror_dropped;
+      return slot;
+    }
+    ++slot.stats->rq_active;
+    ++slot.stats->rq_mirror;
+    ++slot.host->active_requests;
+    return slot;
+  }
+
+  void Release(bool ok, absl::string_view cluster_name) {
+    --host->active_requests;
+    --stats->rq_active;
+    if (!ok) {
+      ++stats->rq_mirror_dropped;
+      LogDebug("mirror to ", cluster_name, " (", host->address_text, ") failed or timed out");
+    }
+  }
+};
 
 asio::awaitable<void> Mirror(Worker& worker, std::string cluster_name, std::string request,
                              bool head_request, absl::Duration timeout) {
-  ClusterState* cluster = worker.clusters().Find(cluster_name);
-  if (cluster == nullptr || cluster->empty()) co_return;
-  ClusterStats* stats = &cluster->stats();
-  if (stats->rq_active >= static_cast<int64_t>(cluster->limits().max_requests)) {
-    ++stats->rq_mirror_dropped;
-    co_return;
-  }
-  std::shared_ptr<HostPool> host = cluster->Pick({.hash = std::nullopt, .random = worker.Random()});
-  if (!host) {
-    ++stats->rq_mirror_dropped;
-    co_return;
-  }
-  ++stats->rq_active;
-  ++stats->rq_mirror;
-  ++host->active_requests;
-  auto conn = host->TakeIdle(std::chrono::steady_clock::now());
+  Slot slot = Slot::Take(worker, cluster_name);
+  if (!slot.host) co_return;
+  auto conn = slot.host->TakeIdle(std::chrono::steady_clock::now());
+  asio::ip::tcp::socket* connecting = nullptr;
   asio::steady_timer timer(worker.io_context());
   timer.expires_after(absl::ToChronoNanoseconds(timeout));
-  bool ok = false;
   auto run = [&]() -> asio::awaitable<bool> {
     if (!conn) {
-      conn = co_await Connect(worker, host, cluster_name);  // mTLS to mesh peers
+      conn = co_await ConnectUpstreamInTime(slot.host, worker.tls(), &connecting, cluster_name);
       if (!conn) co_return false;
     }
     co_return co_await Exchange(*conn, request, head_request);
   };
   auto result = co_await (run() || timer.async_wait(kTuple));
-  if (result.index() == 0) ok = std::get<0>(result);
-  --host->active_requests;
-  --stats->rq_active;
-  if (ok) {
-    HostPool::Release(std::move(conn), std::chrono::steady_clock::now());
-  } else {
-    ++stats->rq_mirror_dropped;
-    LogDebug("mirror to ", cluster_name, " (", host->address_text, ") failed or timed out");
-  }
+  const bool ok = result.index() == 0 && std::get<0>(result);
+  slot.Release(ok, cluster_name);
+  if (ok) HostPool::Release(std::move(conn), std::chrono::steady_clock::now());
 }
 
 // The answer to an HTTP/2 copy: read and thrown away, its data given back to the window at once.
@@ -144,21 +141,8 @@ struct Discard : H2Upstream::Owner {
 
 asio::awaitable<void> MirrorH2(Worker& worker, std::string cluster_name, http2::Headers head,
                                std::string body, absl::Duration timeout) {
-  ClusterState* cluster = worker.clusters().Find(cluster_name);
-  if (cluster == nullptr || cluster->empty()) co_return;
-  ClusterStats* stats = &cluster->stats();
-  if (stats->rq_active >= static_cast<int64_t>(cluster->limits().max_requests)) {
-    ++stats->rq_mirror_dropped;
-    co_return;
-  }
-  std::shared_ptr<HostPool> host = cluster->Pick({.hash = std::nullopt, .random = worker.Random()});
-  if (!host) {
-    ++stats->rq_mirror_dropped;
-    co_return;
-  }
-  ++stats->rq_active;
-  ++stats->rq_mirror;
-  ++host->active_requests;
+  Slot slot = Slot::Take(worker, cluster_name);
+  if (!slot.host) co_return;
   const auto ex = worker.io_context().get_executor();
   bool timed_out = false;
   Discard answer(ex);
@@ -168,9 +152,11 @@ asio::awaitable<void> MirrorH2(Worker& worker, std::string cluster_name, http2::
     timed_out = true;
     answer.wake.cancel();
   });
-  std::shared_ptr<H2Upstream> h2 = H2Upstream::Usable(*host);
+  std::shared_ptr<H2Upstream> h2 = H2Upstream::Usable(*slot.host);
   if (!h2) {
-    if (auto conn = co_await Connect(worker, host, cluster_name)) {
+    asio::ip::tcp::socket* connecting = nullptr;
+    if (auto conn =
+            co_await ConnectUpstreamInTime(slot.host, worker.tls(), &connecting, cluster_name)) {
       h2 = H2Upstream::Adopt(std::move(conn));
     }
   }
@@ -187,36 +173,35 @@ asio::awaitable<void> MirrorH2(Worker& worker, std::string cluster_name, http2::
     }
   }
   deadline.cancel();
-  --host->active_requests;
-  --stats->rq_active;
-  if (!answer.closed || answer.error != 0) {
-    ++stats->rq_mirror_dropped;
-    LogDebug("HTTP/2 mirror to ", cluster_name, " (", host->address_text, ") failed or timed out");
-  }
-}
-
-absl::Duration MirrorTimeout(absl::Duration timeout) {
-  if (timeout <= absl::ZeroDuration() || timeout == absl::InfiniteDuration()) {
-    return absl::Seconds(15);
-  }
-  return timeout;
+  slot.Release(answer.closed && answer.error == 0, cluster_name);
 }
 
 }  // namespace
 
-void SendMirrorH2(Worker& worker, absl::string_view cluster, http2::Headers head,
-                  std::string body, absl::Duration timeout) {
-  asio::co_spawn(worker.io_context(),
-                 MirrorH2(worker, std::string(cluster), std::move(head), std::move(body),
-                          MirrorTimeout(timeout)),
-                 asio::detached);
-}
-
-void SendMirror(Worker& worker, absl::string_view cluster, std::string request, bool head_request,
+void SendMirror(Worker& worker, absl::string_view cluster, MirrorCopy copy,
                 absl::Duration timeout) {
+  if (timeout <= absl::ZeroDuration() || timeout == absl::InfiniteDuration()) {
+    timeout = absl::Seconds(15);
+  }
+  ClusterState* c = worker.clusters().Find(cluster);
+  if (c != nullptr && c->config().http2) {
+    if (copy.chunked) {  // HTTP/2 has no chunked framing, and the body is not kept unframed
+      ++c->stats().rq_mirror_dropped;
+      return;
+    }
+    http2::Headers head = ToHttp2Request(copy.head, copy.method, copy.target, copy.authority,
+                                         copy.te_trailers);
+    asio::co_spawn(worker.io_context(),
+                   MirrorH2(worker, std::string(cluster), std::move(head), std::move(copy.body),
+                            timeout),
+                   asio::detached);
+    return;
+  }
+  const bool head_request = copy.method == "HEAD";
+  std::string request = std::move(copy.head);
+  request += copy.body;
   asio::co_spawn(worker.io_context(),
-                 Mirror(worker, std::string(cluster), std::move(request), head_request,
-                        MirrorTimeout(timeout)),
+                 Mirror(worker, std::string(cluster), std::move(request), head_request, timeout),
                  asio::detached);
 }
 

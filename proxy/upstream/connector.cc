@@ -4,6 +4,7 @@
 #include <openssl/ssl.h>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -83,6 +84,21 @@ asio::awaitable<std::unique_ptr<UpstreamConnection>> ConnectUpstream(
   conn->counted = true;
   ++host->stats->cx_total;
   ++host->stats->cx_active;
+  co_return conn;
+}
+
+asio::awaitable<std::unique_ptr<UpstreamConnection>> ConnectUpstreamInTime(
+    const std::shared_ptr<HostPool>& host, const std::shared_ptr<const TlsState>& tls,
+    tcp::socket** connecting, absl::string_view cluster) {
+  asio::steady_timer deadline(co_await asio::this_coro::executor,
+                              absl::ToChronoNanoseconds(host->connect_timeout));
+  deadline.async_wait([connecting](boost::system::error_code ec) {
+    if (ec || *connecting == nullptr) return;  // cancelled below before `connecting` goes away
+    boost::system::error_code ignored;
+    (*connecting)->cancel(ignored);
+  });
+  auto conn = co_await ConnectUpstream(host, tls, connecting, cluster);
+  deadline.cancel();
   co_return conn;
 }
 

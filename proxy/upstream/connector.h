@@ -22,6 +22,11 @@ boost::asio::awaitable<std::unique_ptr<UpstreamConnection>> ConnectUpstream(
     const std::shared_ptr<HostPool>& host, const std::shared_ptr<const TlsState>& tls,
     boost::asio::ip::tcp::socket** connecting, absl::string_view cluster);
 
+// The same within the host's connect timeout, for callers without a deadline of their own.
+boost::asio::awaitable<std::unique_ptr<UpstreamConnection>> ConnectUpstreamInTime(
+    const std::shared_ptr<HostPool>& host, const std::shared_ptr<const TlsState>& tls,
+    boost::asio::ip::tcp::socket** connecting, absl::string_view cluster);
+
 }  // namespace outrigger::proxy
 
 #endif  // OUTRIGGER_PROXY_UPSTREAM_CONNECTOR_H_

@@ -158,9 +158,7 @@ asio::awaitable<void> H2Upstream::Reader(std::shared_ptr<H2Upstream> self) {
     auto [ec, n] = co_await conn_->stream.ReadSome(in.prepare(kReadSize));
     if (ec) break;
     in.commit(n);
-    const auto d = in.data();
-    const absl::Status st =
-        codec_.Receive(absl::string_view(static_cast<const char*>(d.data()), d.size()));
+    const absl::Status st = codec_.Receive(BufferView(in));
     in.consume(in.size());
     Flush();
     if (!st.ok()) {
@@ -186,11 +184,11 @@ asio::awaitable<void> H2Upstream::Writer(std::shared_ptr<H2Upstream> self) {
     auto [ec, n] = co_await conn_->stream.Write(asio::buffer(out));
     if (ec) break;
     // Owners with request data waiting may send more.
-    std::vector<Owner*> owners;
+    notify_.clear();  // collected first: callbacks must not run while the map is walked
     for (auto& [id, e] : owners_) {
-      if (e.owner != nullptr) owners.push_back(e.owner);
+      if (e.owner != nullptr) notify_.push_back(e.owner);
     }
-    for (Owner* o : owners) o->OnUpstreamWritable();
+    for (Owner* o : notify_) o->OnUpstreamWritable();
   }
   Fail();
 }

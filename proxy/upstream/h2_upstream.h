@@ -12,12 +12,17 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <memory>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "proxy/http2/h2_codec.h"
 #include "proxy/upstream/cluster_manager.h"
 
 namespace outrigger::proxy {
+
+// Data a stream lets wait in a codec for the peer's window before its sender pauses (request data
+// to an upstream, response data to a client): bounds memory per stream.
+inline constexpr size_t kMaxQueuedStreamBytes = 256 * 1024;
 
 class H2Upstream : public http2::Codec::Events,
                    public std::enable_shared_from_this<H2Upstream> {
@@ -84,6 +89,7 @@ class H2Upstream : public http2::Codec::Events,
     size_t unconsumed = 0;   // response bytes delivered, not yet Consume()d
   };
   absl::flat_hash_map<int32_t, Entry> owners_;
+  std::vector<Owner*> notify_;  // the writer's scratch list, reused
   boost::asio::steady_timer writer_wake_;
   SteadyTime idle_since_;
   bool dead_ = false;

@@ -122,7 +122,7 @@ asio::awaitable<H2Session::TryEnd> H2Session::TryH2(Stream& s, const http2::Head
   // The host's multiplexed connection, else a new one.
   s.h2up = H2Upstream::Usable(*s.host);
   if (!s.h2up) {
-    auto conn = co_await Connect(s);
+    auto conn = co_await ConnectUpstreamInTime(s.host, worker_.tls(), &s.connecting, s.cluster);
     if (!conn) {
       s.failure = TryFailure::kConnect;
       co_return TryEnd::kFailed;
@@ -155,7 +155,7 @@ asio::awaitable<H2Session::TryEnd> H2Session::TryH2(Stream& s, const http2::Head
   // upstream once the client's window took it. Every event wakes this loop.
   for (;;) {
     if (!s.up_closed && !sent_end) {
-      if (!s.body.empty() && s.h2up->Queued(s.up_id) < kMaxQueuedResponse) {
+      if (!s.body.empty() && s.h2up->Queued(s.up_id) < kMaxQueuedStreamBytes) {
         const bool end = s.body_end && s.req_trailers.empty();
         s.h2up->SendData(s.up_id, s.body, end);
         sent_end = end;
@@ -170,7 +170,7 @@ asio::awaitable<H2Session::TryEnd> H2Session::TryH2(Stream& s, const http2::Head
         sent_end = true;
       }
     }
-    if (s.up_unconsumed > 0 && (s.up_closed || codec_.Queued(s.id) < kMaxQueuedResponse)) {
+    if (s.up_unconsumed > 0 && (s.up_closed || codec_.Queued(s.id) < kMaxQueuedStreamBytes)) {
       s.h2up->Consume(s.up_id, s.up_unconsumed);
       s.up_unconsumed = 0;
     }
